@@ -1,0 +1,66 @@
+"""Evaluate an mmseg or mmdet model (the config's ``default_scope`` says which).
+
+    python tools/test.py CONFIG CHECKPOINT [--work-dir DIR] [--show-dir DIR] [--cfg-options k=v ...]
+
+Metrics are printed and written as JSON under the work dir.
+"""
+import argparse
+import json
+import os
+import os.path as osp
+import sys
+
+sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))  # run from a checkout without install
+
+import mmequi  # noqa: F401,E402  (registers mmequi, allow-lists checkpoint types)
+from mmengine.registry import RUNNERS  # noqa: E402
+from mmengine.runner import Runner  # noqa: E402
+
+from mmequi.apis.config import DictAction, load_config, task_scope  # noqa: E402
+
+
+def parse_args(argv=None):
+    parser = argparse.ArgumentParser(description='Test (and evaluate) an mmseg/mmdet model')
+    parser.add_argument('config', help='test config file path')
+    parser.add_argument('checkpoint', help='checkpoint file (path or URL)')
+    parser.add_argument('--work-dir', help='the dir to save evaluation results')
+    parser.add_argument('--show-dir', help='directory where painted images are saved')
+    parser.add_argument('--cfg-options', nargs='+', action=DictAction,
+                        help='override settings in the config, key=value pairs')
+    parser.add_argument('--launcher', choices=['none', 'pytorch', 'slurm', 'mpi'], default='none')
+    parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
+    args = parser.parse_args(argv)
+    if 'LOCAL_RANK' not in os.environ:
+        os.environ['LOCAL_RANK'] = str(args.local_rank)
+    return args
+
+
+def enable_visualization(cfg, show_dir):
+    """Turn on the codebase's visualization hook and send its images to ``show_dir``."""
+    hook = cfg.default_hooks.get('visualization')
+    if hook is None:
+        raise ValueError('--show-dir needs a visualization hook in default_hooks')
+    hook['draw'] = True
+    if task_scope(cfg) == 'mmseg':  # SegVisualizationHook saves through the visualizer's save_dir
+        cfg.visualizer['save_dir'] = show_dir
+    else:  # DetVisualizationHook writes to test_out_dir
+        hook['test_out_dir'] = show_dir
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    cfg = load_config(args.config, args.cfg_options, args.work_dir, args.launcher)
+    cfg.load_from = args.checkpoint
+    if args.show_dir:
+        enable_visualization(cfg, osp.abspath(args.show_dir))
+    runner = Runner.from_cfg(cfg) if 'runner_type' not in cfg else RUNNERS.build(cfg)
+    metrics = runner.test()
+    out = osp.join(runner.log_dir, 'metrics.json')
+    with open(out, 'w') as f:
+        json.dump({k: float(v) for k, v in metrics.items()}, f, indent=2)
+    runner.logger.info(f'metrics written to {out}')
+    return metrics
+
+
+if __name__ == '__main__':
+    main()
