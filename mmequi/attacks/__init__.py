@@ -1,0 +1,7 @@
+"""Adversarial attacks on pixel images (torchattacks style), built from ``ATTACKS`` configs."""
+from .base import NORMS, Attack
+from .mim import MIM
+from .pgd import PGD
+from .segpgd import SegPGD
+
+__all__ = ['NORMS', 'Attack', 'PGD', 'MIM', 'SegPGD']

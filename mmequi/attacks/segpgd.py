@@ -1,0 +1,34 @@
+"""SegPGD (Gu, Zhao, Tresp, Torr; ECCV 2022): PGD for segmentation that shifts weight from correctly to wrongly
+classified pixels over the iterations."""
+import torch
+
+from mmequi.registry import ATTACKS
+
+from .base import Attack
+
+
+@ATTACKS.register_module()
+class SegPGD(Attack):
+    """Maximises L_t = (1−λ_t)·Σ_correct CE / N + λ_t·Σ_wrong CE / N per image, λ_t = t / (2T), N = the number of
+    valid (not ignored) pixels, as in the paper. Early steps push the still-correct pixels over the boundary;
+    later ones keep the wrong pixels wrong.
+
+    Needs ``objective.pixel_losses(images) -> (ce B×h×w, correct B×h×w bool, valid B×h×w bool)``.
+    """
+
+    def perturb(self, images, objective, generator=None, valid_mask=None):
+        if not callable(getattr(objective, 'pixel_losses', None)):
+            raise ValueError('SegPGD needs a segmentation objective with pixel_losses() returning (ce_map, correct, '
+                             f'valid) B×h×w maps; got {type(objective).__name__}')
+        return super().perturb(images, objective, generator, valid_mask)
+
+    def loss(self, objective, adv, step):
+        ce, correct, valid = objective.pixel_losses(adv)
+        if not (ce.dim() == 3 and ce.shape[0] == adv.shape[0] and correct.shape == ce.shape
+                and valid.shape == ce.shape):
+            raise ValueError(f'pixel_losses must return three B×h×w maps (B = {adv.shape[0]}), got '
+                             f'{tuple(ce.shape)}, {tuple(correct.shape)}, {tuple(valid.shape)}')
+        lam = step / (2 * self.steps)
+        weight = torch.where(correct.bool(), 1.0 - lam, lam).to(ce.dtype) * valid.to(ce.dtype)
+        count = valid.flatten(1).sum(1).clamp_min(1).to(ce.dtype)
+        return ((ce * weight).flatten(1).sum(1) / count).sum()

@@ -1,0 +1,262 @@
+"""The equivariance purifier (method.md, Algorithm 1) and the random-noise baseline."""
+import copy
+
+import pytest
+import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from torch import nn
+
+from mmequi.attacks import PGD
+from mmequi.equivariance import (EquivariancePurifier, HFlip, RandomNoiseDefense, Resize, Rotate,
+                                 compute_equivariance_score)
+from mmequi.registry import DEFENSES
+
+torch.set_num_threads(1)
+
+FAST_VIEWS = [HFlip(), Rotate(15), Resize(0.5)]
+
+
+def small_net(seed=0):
+    """Stride-2 conv net with a BatchNorm whose running statistics must survive purification."""
+    torch.manual_seed(seed)
+    net = nn.Sequential(nn.Conv2d(3, 8, 3, 2, 1), nn.BatchNorm2d(8), nn.ReLU(), nn.Conv2d(8, 5, 3, 1, 1))
+    net[1].running_mean.uniform_(-0.1, 0.1)
+    net[1].running_var.uniform_(0.5, 1.5)
+    net.eval()
+    return lambda x: net(x / 255 - 0.5), net
+
+
+def images_like(batch, height, width, seed):
+    g = torch.Generator().manual_seed(seed)
+    images = torch.rand(batch, 3, height, width, generator=g) * 255
+    images[..., 0, 0] = 0.0  # pixels at both ends of the range
+    images[..., -1, -1] = 255.0
+    return images
+
+
+def padding_mask(batch, height, width, pad_h, pad_w):
+    """mm-style padding at the bottom and right: those pixels must never be perturbed."""
+    valid = torch.zeros(batch, 1, height, width)
+    valid[..., :height - pad_h, :width - pad_w] = 1
+    return valid
+
+
+@settings(max_examples=20, deadline=None, derandomize=True)
+@given(batch=st.integers(1, 2), height=st.integers(9, 21), width=st.integers(9, 21),
+       eps=st.floats(0.0, 10.0), norm=st.sampled_from(['linf', 'l2']), pad=st.integers(0, 4),
+       seed=st.integers(0, 10_000), pooled=st.booleans())
+def test_purified_images_stay_in_the_ball_the_range_and_off_the_padding(batch, height, width, eps, norm, pad, seed,
+                                                                        pooled):
+    feature_fn, _ = small_net()
+    images = images_like(batch, height, width, seed)
+    valid = padding_mask(batch, height, width, pad, pad // 2)
+    purifier = EquivariancePurifier(FAST_VIEWS, eps=eps, steps=2, norm=norm, pooled=pooled)
+    out = purifier.purify(images, feature_fn, torch.Generator().manual_seed(seed), valid_mask=valid)
+    delta = out - images
+    assert out.shape == images.shape and not out.requires_grad
+    assert out.min() >= 0 and out.max() <= 255
+    norms = delta.flatten(1).abs().amax(1) if norm == 'linf' else delta.flatten(1).norm(dim=1)
+    assert (norms <= eps + 1e-4).all()
+    assert torch.equal(out[valid.expand_as(out) == 0], images[valid.expand_as(out) == 0])
+
+
+def algorithm_1(images, feature_fn, views, eps, steps, step_size, generator):
+    """method.md's Algorithm 1 written out literally, drawing random numbers in the purifier's order."""
+    delta = (2 * torch.rand(images.shape, generator=generator) - 1) * eps
+    delta = (images + delta).clamp(0, 255) - images
+    for t in range(steps):
+        delta.requires_grad_(True)
+        loss = -compute_equivariance_score(feature_fn, images + delta, views, generator).sum()
+        g, = torch.autograd.grad(loss, delta)
+        g = g / g.flatten(1).norm(dim=1).view(-1, 1, 1, 1)
+        if t < steps - 1:  # the noise weight (T−1−t)/T is 0 at the last step
+            g = g + torch.randn(g.shape, generator=generator) * (steps - 1 - t) / steps
+        delta = (delta.detach() - step_size * g.sign()).clamp(-eps, eps)
+        delta = (images + delta).clamp(0, 255) - images
+    return images + delta
+
+
+@pytest.mark.parametrize('step_size', [255.0, 1.5])
+def test_purifier_is_algorithm_1(step_size):
+    feature_fn, _ = small_net()
+    images = images_like(2, 14, 18, 0)
+    out = EquivariancePurifier(FAST_VIEWS, eps=6.0, steps=4, step_size=step_size).purify(
+        images, feature_fn, torch.Generator().manual_seed(0))
+    expected = algorithm_1(images, feature_fn, FAST_VIEWS, 6.0, 4, step_size, torch.Generator().manual_seed(0))
+    assert torch.allclose(out, expected, atol=1e-4)
+
+
+def test_every_iterate_stays_in_the_range_and_off_the_padding(monkeypatch):
+    import mmequi.equivariance.purifier as purifier_module
+    seen, score = [], purifier_module.compute_equivariance_score
+
+    def spy(feature_fn, images, *args, **kwargs):
+        seen.append(images.detach().clone())
+        return score(feature_fn, images, *args, **kwargs)
+
+    monkeypatch.setattr(purifier_module, 'compute_equivariance_score', spy)
+    feature_fn, _ = small_net()
+    images = images_like(1, 15, 13, 0)
+    valid = padding_mask(1, 15, 13, 3, 2)
+    EquivariancePurifier(FAST_VIEWS, eps=6.0, steps=3).purify(images, feature_fn, torch.Generator(), valid)
+    assert len(seen) == 3
+    for iterate in seen:
+        assert torch.equal(iterate[valid.expand_as(iterate) == 0], images[valid.expand_as(iterate) == 0])
+        assert iterate.min() >= 0 and iterate.max() <= 255 and (iterate - images).abs().max() <= 6 + 1e-4
+
+
+def test_linf_steps_land_on_the_box_corners():
+    # η = 255 (the reference's η = 1 in [0, 1] units): every valid pixel away from the range ends is moved by ±ε_v.
+    feature_fn, _ = small_net()
+    images = 50 + torch.rand(1, 3, 16, 16, generator=torch.Generator().manual_seed(0)) * 150
+    out = EquivariancePurifier(FAST_VIEWS, eps=6.0, steps=3).purify(images, feature_fn, torch.Generator())
+    assert torch.allclose((out - images).abs(), torch.full_like(images, 6.0), atol=1e-4)
+
+
+def test_l2_variant_renormalises_onto_the_ball():
+    feature_fn, _ = small_net()
+    images = 50 + torch.rand(2, 3, 16, 16, generator=torch.Generator().manual_seed(0)) * 150
+    out = EquivariancePurifier(FAST_VIEWS, eps=100.0, steps=3, norm='l2').purify(images, feature_fn, torch.Generator())
+    assert torch.allclose((out - images).flatten(1).norm(dim=1), torch.full((2,), 100.0), atol=1e-2)
+
+
+def test_model_is_untouched_and_no_gradients_are_left_behind():
+    feature_fn, net = small_net()
+    before = copy.deepcopy(net.state_dict())
+    images = images_like(2, 16, 20, 0).requires_grad_(False)
+    with torch.no_grad():  # as mmengine's TestLoop calls it
+        out = EquivariancePurifier(FAST_VIEWS, steps=2).purify(images, feature_fn, torch.Generator().manual_seed(0))
+    assert not torch.equal(out, images)
+    assert all(p.grad is None for p in net.parameters())
+    assert all(torch.equal(before[k], v) for k, v in net.state_dict().items())
+    assert not net.training
+
+
+def test_purification_restores_the_equivariance_an_attack_removed():
+    feature_fn, _ = small_net()
+    views = [HFlip(), Rotate(15), Resize(2.0), Resize(0.5)]
+    clean = images_like(1, 32, 32, 0)
+
+    def mean_score(images):  # averaged over fixed view draws, so the comparison is not luck of the draw
+        return torch.stack([compute_equivariance_score(feature_fn, images, views, torch.Generator().manual_seed(s))
+                            for s in range(4)]).mean().item()
+
+    def minus_score(images):
+        return -compute_equivariance_score(feature_fn, images, views, torch.Generator().manual_seed(0))
+
+    attacked = PGD(eps=8, step_size=2, steps=10).perturb(clean, minus_score, torch.Generator().manual_seed(0))
+    purifier = EquivariancePurifier(views, eps=12.0, steps=20)
+    with torch.no_grad():
+        purified = purifier.purify(attacked, feature_fn, torch.Generator().manual_seed(1))
+    assert mean_score(attacked) < mean_score(clean) - 0.1
+    assert mean_score(purified) > mean_score(attacked) + 0.1
+    with torch.no_grad():  # the reporting score of the defense agrees
+        assert purifier.score(purified, feature_fn, torch.Generator().manual_seed(2)).shape == (1,)
+
+
+def test_same_seed_same_output_and_different_seed_different_output():
+    feature_fn, _ = small_net()
+    images = images_like(2, 15, 17, 0)
+    purifier = EquivariancePurifier(FAST_VIEWS, steps=2)
+    runs = [purifier.purify(images, feature_fn, torch.Generator().manual_seed(s)) for s in (3, 3, 4)]
+    assert torch.equal(runs[0], runs[1]) and not torch.equal(runs[0], runs[2])
+
+
+def test_noise_is_annealed_to_zero_at_the_last_step():
+    # With T = 1 the only step has noise weight (T−1−0)/T = 0: noise on or off gives the same result.
+    feature_fn, _ = small_net()
+    images = images_like(1, 16, 16, 0)
+    outs = [EquivariancePurifier(FAST_VIEWS, steps=1, noise=noise).purify(images, feature_fn,
+                                                                           torch.Generator().manual_seed(0))
+            for noise in (True, False)]
+    assert torch.equal(outs[0], outs[1])
+    outs = [EquivariancePurifier(FAST_VIEWS, steps=2, noise=noise).purify(images, feature_fn,
+                                                                           torch.Generator().manual_seed(0))
+            for noise in (True, False)]
+    assert not torch.equal(outs[0], outs[1])
+
+
+def test_multi_level_features():
+    feature_fn, _ = small_net()
+    images = images_like(1, 16, 16, 0)
+
+    def levels(x):
+        f = feature_fn(x)
+        return (f, nn.functional.avg_pool2d(f, 2))
+
+    out = EquivariancePurifier(FAST_VIEWS, steps=2).purify(images, levels, torch.Generator().manual_seed(0))
+    assert (out - images).abs().max() <= 6 + 1e-4 and not torch.equal(out, images)
+
+
+def test_zero_budget_or_zero_steps_return_the_input():
+    feature_fn, _ = small_net()
+    images = images_like(1, 12, 12, 0)
+    for purifier in (EquivariancePurifier(FAST_VIEWS, eps=0), EquivariancePurifier(FAST_VIEWS, steps=0),
+                     RandomNoiseDefense(eps=0)):
+        assert torch.equal(purifier.purify(images, feature_fn, torch.Generator()), images)
+
+
+def test_random_noise_defense_stays_in_the_box():
+    images = images_like(2, 13, 11, 0)
+    valid = padding_mask(2, 13, 11, 3, 2)
+    defense = RandomNoiseDefense(eps=6.0)
+    out = defense.purify(images, None, torch.Generator().manual_seed(0), valid_mask=valid)
+    delta = out - images
+    assert delta.abs().max() <= 6 + 1e-4 and delta.abs().max() > 3 and out.min() >= 0 and out.max() <= 255
+    assert torch.equal(out[valid.expand_as(out) == 0], images[valid.expand_as(out) == 0])
+    assert torch.equal(out, defense.purify(images, None, torch.Generator().manual_seed(0), valid_mask=valid))
+    l2 = RandomNoiseDefense(eps=50.0, norm='l2').purify(images, None, torch.Generator().manual_seed(0))
+    assert ((l2 - images).flatten(1).norm(dim=1) <= 50 + 1e-3).all()
+
+
+def test_build_from_config_and_reference_views():
+    purifier = DEFENSES.build(dict(type='EquivariancePurifier', num_views=6, eps=9.0, steps=5))
+    assert len(purifier.transforms) == 6 and purifier.eps == 9.0 and purifier.steps == 5
+    assert len(EquivariancePurifier().transforms) == 8
+    assert EquivariancePurifier().step_size == 255.0 and EquivariancePurifier().eps == 6.0
+    custom = DEFENSES.build(dict(type='EquivariancePurifier', transforms=[dict(type='HFlip')]))
+    assert isinstance(custom.transforms[0], HFlip)
+    assert isinstance(DEFENSES.build(dict(type='RandomNoiseDefense', eps=3.0)), RandomNoiseDefense)
+
+
+@pytest.mark.parametrize('kwargs, match', [
+    (dict(eps=-1.0), 'eps'),
+    (dict(steps=-1), 'steps'),
+    (dict(step_size=0.0), 'step_size'),
+    (dict(norm='l1'), 'norm'),
+    (dict(num_views=9), 'num_views'),
+    (dict(num_views=0), 'num_views'),
+    (dict(transforms=[]), 'at least one transform'),
+    (dict(transforms=[dict(type='Twist')]), 'unknown equivariance transform type'),
+    (dict(pixel_range=(255.0, 0.0)), 'pixel_range'),
+])
+def test_bad_configuration_raises_value_error(kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        EquivariancePurifier(**kwargs)
+
+
+def test_bad_call_raises_value_error():
+    feature_fn, _ = small_net()
+    purifier = EquivariancePurifier(FAST_VIEWS, steps=1)
+    images = images_like(1, 12, 12, 0)
+    with pytest.raises(ValueError, match='feature_fn'):
+        purifier.purify(images, None)
+    with pytest.raises(ValueError, match='valid_mask'):
+        purifier.purify(images, feature_fn, valid_mask=torch.ones(1, 1, 12, 11))
+    with pytest.raises(ValueError, match='generator'):
+        purifier.purify(images, feature_fn, generator=0)
+    with pytest.raises(ValueError, match='B×C×H×W'):
+        purifier.purify(images[0], feature_fn)
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason='needs CUDA')
+def test_cuda_run_matches_cpu_run():
+    feature_fn, net = small_net()
+    images = images_like(2, 24, 24, 0)
+    purifier = EquivariancePurifier(eps=6.0, steps=3, noise=False)
+    out_cpu = purifier.purify(images, feature_fn, torch.Generator().manual_seed(0))
+    net.cuda()
+    out_gpu = purifier.purify(images.cuda(), feature_fn, torch.Generator().manual_seed(0))
+    assert out_gpu.is_cuda
+    assert ((out_gpu.cpu() - out_cpu).abs() > 1e-3).float().mean() < 0.01  # sign flips only where grad ≈ 0
