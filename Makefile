@@ -2,6 +2,7 @@
 PYTHON ?= python3
 PIP := $(PYTHON) -m pip
 PYTEST_ARGS ?=
+DEMO_ARGS ?=
 
 .PHONY: install deps data demo test clean
 
@@ -23,7 +24,7 @@ data: install
 	$(PYTHON) tools/generate_data.py all
 
 demo: data
-	$(PYTHON) tools/demo.py
+	$(PYTHON) tools/demo.py $(DEMO_ARGS)
 
 test: install
 	$(PYTHON) -m pytest tests $(PYTEST_ARGS)

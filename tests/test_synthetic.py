@@ -1,6 +1,8 @@
 """The synthetic Cityscapes / VOC / COCO generators: exact file layout, determinism, idempotence,
-argument checks, class coverage, and that the unmodified mmseg / mmdet datasets read them."""
+argument checks, class coverage, VOC's boxes against its label maps, and that the unmodified
+mmseg / mmdet datasets read them."""
 import json
+import xml.etree.ElementTree as ET
 from pathlib import Path
 
 import mmdet.datasets  # noqa: F401  (registers mmdet datasets and transforms)
@@ -13,7 +15,7 @@ from pycocotools import mask as mask_utils
 
 from mmequi.synthetic import (CITYSCAPES_CLASSES, COCO_CLASSES, GENERATORS, VOC_CLASSES,
                               generate_cityscapes, generate_coco, generate_voc)
-from mmequi.synthetic.voc import voc_palette
+from mmequi.synthetic.voc import MIN_PIXELS, voc_box, voc_palette
 from tools import generate_data
 
 SMALL = dict(num_train=4, num_val=2)
@@ -23,6 +25,15 @@ def _files(root):
     """Relative path -> bytes of every generated file (the marker included)."""
     root = Path(root)
     return {str(p.relative_to(root)): p.read_bytes() for p in sorted(root.rglob('*')) if p.is_file()}
+
+
+def _voc_objects(xml_path):
+    """[(class name, [xmin, ymin, xmax, ymax] 1-based, truncated), ...] of one VOC annotation."""
+    objects = []
+    for obj in ET.parse(xml_path).getroot().findall('object'):
+        box = [int(obj.find(f'bndbox/{k}').text) for k in ('xmin', 'ymin', 'xmax', 'ymax')]
+        objects.append((obj.find('name').text, box, int(obj.find('truncated').text)))
+    return objects
 
 
 @pytest.fixture(scope='module')
@@ -62,6 +73,11 @@ def test_voc_file_names_and_palette(small):
     assert (root / 'ImageSets/Segmentation/train.txt').read_text().split() == train
     assert (root / 'ImageSets/Segmentation/val.txt').read_text().split() == val
     assert (root / 'ImageSets/Segmentation/trainval.txt').read_text().split() == train + val
+    assert (root / 'ImageSets/Main/train.txt').read_text().split() == train
+    assert (root / 'ImageSets/Main/val.txt').read_text().split() == val
+    assert (root / 'ImageSets/Main/test.txt').read_text().split() == val  # mmdet tests on test.txt
+    assert sorted(p.name for p in (root / 'ImageSets/Main').iterdir()) == ['test.txt', 'train.txt', 'val.txt']
+    assert sorted(p.stem for p in (root / 'Annotations').iterdir()) == train + val
     for name in train + val:
         assert Image.open(root / 'JPEGImages' / f'{name}.jpg').format == 'JPEG'
         seg = Image.open(root / 'SegmentationClass' / f'{name}.png')
@@ -81,6 +97,47 @@ def test_voc_objects_have_void_borders(small):
     inner = objects[1:-1, 1:-1]
     for nb in shifted:
         assert not (inner & (nb[1:-1, 1:-1] == 0)).any()
+
+
+def test_voc_box_is_one_based_and_inclusive():
+    mask = np.zeros((10, 12), bool)
+    mask[2:5, 3:8] = True  # rows 2-4, columns 3-7 (0-based)
+    assert voc_box(mask) == (4, 3, 8, 5)
+    corners = np.zeros((10, 12), bool)
+    corners[0, 0] = corners[-1, -1] = True
+    assert voc_box(corners) == (1, 1, 12, 10)  # the whole frame, as real VOC writes it
+
+
+def test_voc_detection_annotations_match_the_labels(small):
+    root = small['voc']
+    num_objects = 0
+    for xml_path in sorted((root / 'Annotations').glob('*.xml')):
+        ann = ET.parse(xml_path).getroot()
+        assert ann.tag == 'annotation' and ann.find('filename').text == f'{xml_path.stem}.jpg'
+        assert [int(ann.find(f'size/{k}').text) for k in ('width', 'height', 'depth')] == [160, 160, 3]
+        for obj in ann.findall('object'):
+            assert obj.find('pose').text == 'Unspecified' and obj.find('difficult').text == '0'
+        seg = np.array(Image.open(root / 'SegmentationClass' / f'{xml_path.stem}.png'))
+        objects = _voc_objects(xml_path)
+        assert objects  # the image's own class is big enough to keep its box
+        num_objects += len(objects)
+        covered = np.zeros((len(VOC_CLASSES), 160, 160), bool)
+        for name, (x0, y0, x1, y1), truncated in objects:
+            cls = VOC_CLASSES.index(name)
+            assert cls > 0 and truncated in (0, 1)
+            assert 1 <= x0 <= x1 <= 160 and 1 <= y0 <= y1 <= 160  # 1-based, inclusive
+            box = seg[y0 - 1:y1, x0 - 1:x1]
+            assert (box == cls).sum() >= MIN_PIXELS
+            # tight: each edge row / column holds the object (its class or its void outline)
+            for edge in (box[0], box[-1], box[:, 0], box[:, -1]):
+                assert np.isin(edge, (cls, 255)).any()
+            # truncated objects are cut by the frame, so their box reaches it
+            assert not truncated or min(x0, y0) == 1 or max(x1, y1) == 160
+            covered[cls, y0 - 1:y1, x0 - 1:x1] = True
+        # and the boxes hold the class pixels (up to a skipped tiny remnant)
+        for cls in set(np.unique(seg).tolist()) - {0, 255}:
+            assert ((seg == cls) & ~covered[cls]).sum() < MIN_PIXELS
+    assert num_objects > len(list((root / 'Annotations').glob('*.xml')))  # some images have several
 
 
 def test_coco_json(small):
@@ -135,6 +192,31 @@ def test_mmseg_voc_dataset_reads_it(small):
             assert labels <= set(range(21)) | {255} and {0, 255} < labels
 
 
+def test_mmdet_voc_dataset_reads_it(small, tmp_path):
+    (tmp_path / 'VOCdevkit').mkdir()
+    (tmp_path / 'VOCdevkit/VOC2007').symlink_to(small['voc'], target_is_directory=True)
+    with DefaultScope.overwrite_default_scope('mmdet'):
+        ds = mmdet.datasets.VOCDataset(  # as mmdet's voc0712 config builds its test set
+            data_root=f'{tmp_path}/VOCdevkit/', ann_file='VOC2007/ImageSets/Main/test.txt',
+            data_prefix=dict(sub_data_root='VOC2007/'), test_mode=True,
+            pipeline=[dict(type='LoadImageFromFile'), dict(type='Resize', scale=(1000, 600), keep_ratio=True),
+                      dict(type='LoadAnnotations', with_bbox=True),
+                      dict(type='PackDetInputs', meta_keys=('img_id', 'img_path', 'ori_shape', 'img_shape',
+                                                            'scale_factor'))])
+        assert len(ds) == 2 and ds.metainfo['dataset_type'] == 'VOC2007'
+        for i in range(len(ds)):
+            item = ds[i]
+            sample = item['data_samples']
+            assert tuple(item['inputs'].shape) == (3, 600, 600) and sample.ori_shape == (160, 160)
+            inst = sample.gt_instances
+            objects = _voc_objects(small['voc'] / 'Annotations' / f'{sample.img_id}.xml')
+            assert len(inst) == len(objects) >= 1 and len(sample.ignored_instances) == 0
+            assert inst.labels.tolist() == [VOC_CLASSES.index(name) - 1 for name, _, _ in objects]
+            assert inst.labels.min() >= 0 and inst.labels.max() < 20
+            # test-time gt stays in original image coordinates: the XML boxes minus one
+            assert inst.bboxes.tensor.tolist() == [[v - 1 for v in box] for _, box, _ in objects]
+
+
 def test_mmdet_coco_dataset_reads_it(small):
     with DefaultScope.overwrite_default_scope('mmdet'):
         ds = mmdet.datasets.CocoDataset(
@@ -164,13 +246,14 @@ def test_deterministic_in_the_seed(tmp_path, small, name):
     assert again == _files(small[name])
     other = _files(gen(tmp_path / 'b', **SMALL, seed=1))
     assert other.keys() == again.keys()
-    data = [k for k in again if k.endswith(('.png', '.jpg', '.json')) and k != '.complete.json']
+    data = [k for k in again if k.endswith(('.png', '.jpg', '.json', '.xml')) and k != '.complete.json']
     assert data and all(again[k] != other[k] for k in data)  # every image / label / annotation file
 
 
 def test_images_do_not_depend_on_the_counts(tmp_path, small):
     more = generate_voc(tmp_path / 'voc', num_train=2, num_val=3)
-    for name in ('JPEGImages/2012_000001.jpg', 'SegmentationClass/2012_500001.png'):
+    for name in ('JPEGImages/2012_000001.jpg', 'SegmentationClass/2012_500001.png',
+                 'Annotations/2012_500001.xml'):
         assert (more / name).read_bytes() == (small['voc'] / name).read_bytes()
 
 
@@ -223,6 +306,8 @@ def test_every_class_occurs_in_a_default_val_split(tmp_path):
     voc = generate_voc(tmp_path / 'voc', num_train=1)
     counts = _label_counts(sorted((voc / 'SegmentationClass').glob('2012_5*.png')))
     assert (counts[:21] > 0).all() and counts[21:255].sum() == 0
+    boxed = {name for p in (voc / 'Annotations').glob('2012_5*.xml') for name, _, _ in _voc_objects(p)}
+    assert boxed == set(VOC_CLASSES[1:])
     coco = generate_coco(tmp_path / 'coco', num_train=1)
     anns = json.loads((coco / 'annotations/instances_val2017.json').read_text())['annotations']
     per_cat = np.bincount([a['category_id'] for a in anns], minlength=86)

@@ -1,8 +1,12 @@
 """Evaluate an mmseg or mmdet model (the config's ``default_scope`` says which).
 
-    python tools/test.py CONFIG CHECKPOINT [--work-dir DIR] [--show-dir DIR] [--cfg-options k=v ...]
+    python tools/test.py CONFIG CHECKPOINT [--attack NAME|none] [--defense NAME|none] [--work-dir DIR]
+        [--show-dir DIR] [--cfg-options k=v ...]
 
-Metrics are printed and written as JSON under the work dir.
+``--attack`` / ``--defense`` pick ``configs/_base_/attacks/NAME.py`` / ``configs/_base_/defenses/NAME.py`` (or a
+path to such a file; ``none`` turns it off) and run the model through mmequi's ``RobustTestHook``, so one model
+config serves clean, attacked and defended runs. Metrics are printed and written as JSON under the work dir
+(``metrics.json``; robust runs also write ``robustness.json``).
 """
 import argparse
 import json
@@ -16,15 +20,17 @@ import mmequi  # noqa: F401,E402  (registers mmequi, allow-lists checkpoint type
 from mmengine.registry import RUNNERS  # noqa: E402
 from mmengine.runner import Runner  # noqa: E402
 
-from mmequi.apis.config import DictAction, load_config, task_scope  # noqa: E402
+from mmequi.apis.config import DictAction, load_config, set_robust_test, task_scope  # noqa: E402
 
 
 def parse_args(argv=None):
     parser = argparse.ArgumentParser(description='Test (and evaluate) an mmseg/mmdet model')
     parser.add_argument('config', help='test config file path')
-    parser.add_argument('checkpoint', help='checkpoint file (path or URL)')
+    parser.add_argument('checkpoint', nargs='?', help="checkpoint file (path or URL); default: the config's load_from")
     parser.add_argument('--work-dir', help='the dir to save evaluation results')
     parser.add_argument('--show-dir', help='directory where painted images are saved')
+    parser.add_argument('--attack', help='attack config: a name in configs/_base_/attacks, a path, or none')
+    parser.add_argument('--defense', help='defense config: a name in configs/_base_/defenses, a path, or none')
     parser.add_argument('--cfg-options', nargs='+', action=DictAction,
                         help='override settings in the config, key=value pairs')
     parser.add_argument('--launcher', choices=['none', 'pytorch', 'slurm', 'mpi'], default='none')
@@ -50,8 +56,14 @@ def enable_visualization(cfg, show_dir):
 def main(argv=None):
     args = parse_args(argv)
     cfg = load_config(args.config, args.cfg_options, args.work_dir, args.launcher)
-    cfg.load_from = args.checkpoint
-    if args.show_dir:
+    if args.checkpoint:
+        cfg.load_from = args.checkpoint
+    if not cfg.get('load_from'):
+        raise ValueError(f'no checkpoint: pass one after the config or set load_from in {args.config}')
+    robust = set_robust_test(cfg, args.attack, args.defense)
+    if robust is not None and args.show_dir:  # side-by-side clean | attacked | purified
+        robust['show_dir'] = osp.abspath(args.show_dir)
+    elif args.show_dir:
         enable_visualization(cfg, osp.abspath(args.show_dir))
     runner = Runner.from_cfg(cfg) if 'runner_type' not in cfg else RUNNERS.build(cfg)
     metrics = runner.test()

@@ -1,4 +1,5 @@
 """Config loading shared by ``tools/train.py``, ``tools/test.py`` and the reports."""
+import os
 import os.path as osp
 
 from mmengine.config import Config, DictAction  # noqa: F401  (DictAction re-exported for the tools)
@@ -29,3 +30,51 @@ def load_config(path, cfg_options=None, work_dir=None, launcher='none'):
     elif cfg.get('work_dir') is None:
         cfg.work_dir = osp.join('./work_dirs', osp.splitext(osp.basename(path))[0])
     return cfg
+
+
+ROBUST_HOOK = 'RobustTestHook'
+BASE_DIR = osp.join(osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__)))), 'configs', '_base_')
+
+
+def robust_hook_entry(cfg):
+    """The ``RobustTestHook`` entry of ``cfg.custom_hooks`` (a dict you can edit), or None."""
+    for hook in cfg.get('custom_hooks', None) or []:
+        if str(hook.get('type', '')).split('.')[-1] == ROBUST_HOOK:
+            return hook
+    return None
+
+
+def load_component(kind, name):
+    """``attack`` / ``defense`` config from ``configs/_base_/{kind}s/<name>.py`` or a file path; 'none' -> None."""
+    if name.lower() == 'none':
+        return None
+    path = name if name.endswith('.py') else osp.join(BASE_DIR, f'{kind}s', f'{name}.py')
+    if not osp.isfile(path):
+        choices = sorted(f[:-3] for f in os.listdir(osp.join(BASE_DIR, f'{kind}s')) if f.endswith('.py'))
+        raise FileNotFoundError(f'unknown {kind} {name!r}: no file {path}; choose one of {choices} or a path')
+    part = Config.fromfile(path)
+    if kind not in part:
+        raise ValueError(f'{path} does not define `{kind} = dict(...)`')
+    value = part[kind]
+    return value.to_dict() if hasattr(value, 'to_dict') else value
+
+
+def set_robust_test(cfg, attack=None, defense=None):
+    """Apply ``--attack`` / ``--defense`` (names, see :func:`load_component`) to ``cfg``: add or update its
+    ``RobustTestHook`` entry and import mmequi. Returns the hook entry, or None for a plain test run."""
+    entry = robust_hook_entry(cfg)
+    if entry is None and attack is None and defense is None:
+        return None
+    if entry is None:
+        entry = dict(type=ROBUST_HOOK, attack=cfg.get('attack'), defense=cfg.get('defense'))
+        cfg.custom_hooks = list(cfg.get('custom_hooks', None) or []) + [entry]
+        entry = cfg.custom_hooks[-1]
+    if attack is not None:
+        entry['attack'] = load_component('attack', attack)
+    if defense is not None:
+        entry['defense'] = load_component('defense', defense)
+    imports = cfg.get('custom_imports', None) or dict(imports=[], allow_failed_imports=False)
+    if 'mmequi' not in imports['imports']:
+        imports['imports'] = list(imports['imports']) + ['mmequi']
+    cfg.custom_imports = imports
+    return entry

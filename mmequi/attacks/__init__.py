@@ -1,7 +1,8 @@
 """Adversarial attacks on pixel images (torchattacks style), built from ``ATTACKS`` configs."""
 from .base import NORMS, Attack
+from .dag import DAG
 from .mim import MIM
 from .pgd import PGD
 from .segpgd import SegPGD
 
-__all__ = ['NORMS', 'Attack', 'PGD', 'MIM', 'SegPGD']
+__all__ = ['NORMS', 'Attack', 'PGD', 'MIM', 'SegPGD', 'DAG']

@@ -2,7 +2,7 @@
 
 They let the segmentation / detection pipelines, tiny models and the equivariance defence be
 trained and tested on CPU without downloading the real datasets: mmseg's ``CityscapesDataset`` /
-``PascalVOCDataset`` and mmdet's ``CocoDataset`` read them unchanged.
+``PascalVOCDataset`` and mmdet's ``CocoDataset`` / ``VOCDataset`` read them unchanged.
 """
 from .cityscapes import CITYSCAPES_CLASSES, generate_cityscapes
 from .coco import COCO_CLASSES, generate_coco

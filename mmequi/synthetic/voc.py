@@ -1,4 +1,4 @@
-"""Synthetic object scenes written in the PASCAL VOC 2012 segmentation format (21 classes).
+"""Synthetic object scenes written in the PASCAL VOC 2012 segmentation and detection formats.
 
 Each image is a cluttered indoor / outdoor / abstract backdrop with 1-3 objects of the 20 VOC
 classes, each with its own colours, texture and silhouette; bigger objects stand behind smaller
@@ -6,14 +6,24 @@ ones, which stay mostly visible. As in real VOC, a void (255) band of about 2 px
 object outline. One object of image ``index`` has class ``1 + index % 20``, so every class occurs
 in any split of >= 20 images.
 
-Layout on disk (what ``mmseg.datasets.PascalVOCDataset`` reads)::
+Each object also gets a detection box: the tight box of its visible pixels after occlusion (void
+band included), in VOC's 1-based inclusive pixel coordinates; ``truncated`` is 1 where the frame
+cuts the object. Remnants with fewer than ``MIN_PIXELS`` non-void pixels get no box.
+
+Layout on disk (what ``mmseg.datasets.PascalVOCDataset`` and ``mmdet.datasets.VOCDataset`` read)::
 
     JPEGImages/{name}.jpg                  RGB, JPEG quality 95
     SegmentationClass/{name}.png           palette ('P') PNG with the VOC colour map
+    Annotations/{name}.xml                 VOC XML: <size>, one <object> with <bndbox> per object
     ImageSets/Segmentation/{train,val,trainval}.txt
+    ImageSets/Main/{train,val,test}.txt    test = val (mmdet's VOC configs test on Main/test.txt)
+
+For mmdet place (or link) the directory as ``VOCdevkit/VOC2007``. There is no ``Main/trainval.txt``:
+mmdet's VOC0712 config trains on it, which here would include the test images.
 """
 from __future__ import annotations
 
+import xml.etree.ElementTree as ET
 from pathlib import Path
 
 import cv2
@@ -29,7 +39,8 @@ IGNORE = 255
 SPLIT_IDS = {'train': 0, 'val': 1}
 NAME_OFFSET = {'train': 0, 'val': 500_000}  # disjoint VOC-style names: 2012_000000, 2012_500000
 DATASET_ID = 2
-OUTPUTS = ('JPEGImages', 'SegmentationClass', 'ImageSets')
+OUTPUTS = ('JPEGImages', 'SegmentationClass', 'Annotations', 'ImageSets')
+MIN_PIXELS = 16  # smaller visible remnants get no box (as COCO's MIN_AREA)
 GLASS = P.GLASS
 
 
@@ -271,7 +282,11 @@ MAKERS = {1: aeroplane, 2: P.bicycle, 3: bird, 4: boat, 5: P.bottle, 6: P.bus, 7
 
 # ---------------------------------------------------------------------------------- scene
 def render_scene(rng, index, h, w):
-    """One image: returns (RGB uint8 image, uint8 class map with 255 object borders)."""
+    """One image: returns (RGB uint8 image, uint8 class map with 255 object borders, objects).
+
+    ``objects`` is ``[(class, (xmin, ymin, xmax, ymax), truncated), ...]`` (VOC's 1-based inclusive
+    box), in painting order. It is derived from the instance map, without drawing random numbers.
+    """
     c = P.cluttered_background(rng, h, w)
     n = 1 + int(rng.random() < 0.55) + int(rng.random() < 0.25)
     classes = [1 + index % 20] + [int(k) for k in rng.integers(1, 21, n - 1)]
@@ -283,12 +298,13 @@ def render_scene(rng, index, h, w):
             sprite.flip()
         sprites.append((cls, sprite))
     sprites.sort(key=lambda cs: -cs[1].h * cs[1].w)  # big things behind, small ones stay visible
-    boxes = []
+    boxes, truncated = [], []
     for k, (cls, sprite) in enumerate(sprites, start=1):
         spot = P.free_spot(rng, sprite.w, sprite.h, h, w, boxes, outside=0.1, cover=0.4)
         if spot is None:  # crowded: still draw it (on top), accepting more occlusion
             spot = P.free_spot(rng, sprite.w, sprite.h, h, w, [], outside=0.1)
-        c.paste(sprite, *spot, cls, inst=k)
+        drawn = c.paste(sprite, *spot, cls, inst=k)
+        truncated.append(drawn < np.count_nonzero(sprite.mask))  # the frame cut part of it off
     img = c.finish(rng)
     # VOC's void band along object outlines: where the 3x3 neighbourhood holds another instance.
     inst = c.inst.astype(np.uint8)
@@ -296,11 +312,45 @@ def render_scene(rng, index, h, w):
     border = cv2.dilate(inst, kernel) != cv2.erode(inst, kernel)
     lbl = c.lbl.copy()
     lbl[border] = IGNORE
-    return img, lbl
+    objects = []
+    for k, ((cls, _), cut) in enumerate(zip(sprites, truncated), start=1):
+        visible = c.inst == k
+        # counted without the void band, so every box holds pixels of its class in the label map
+        if np.count_nonzero(visible & ~border) >= MIN_PIXELS:
+            objects.append((cls, voc_box(visible), cut))
+    return img, lbl, objects
+
+
+def voc_box(mask):
+    """Tight box of a boolean mask as VOC writes it: 1-based, inclusive (xmin, ymin, xmax, ymax)."""
+    x, y, bw, bh = cv2.boundingRect(mask.view(np.uint8))
+    return x + 1, y + 1, x + bw, y + bh
+
+
+def _element(parent, tag, **children):
+    """``<tag>`` under ``parent`` with one text child per keyword, in order."""
+    el = ET.SubElement(parent, tag)
+    for key, value in children.items():
+        ET.SubElement(el, key).text = str(value)
+    return el
+
+
+def annotation_xml(name, h, w, objects):
+    """The VOC detection annotation of one image (the fields mmdet's ``XMLDataset`` reads)."""
+    root = ET.Element('annotation')
+    ET.SubElement(root, 'filename').text = f'{name}.jpg'
+    _element(root, 'size', width=w, height=h, depth=3)
+    ET.SubElement(root, 'segmented').text = '1'
+    for cls, box, cut in objects:
+        obj = _element(root, 'object', name=VOC_CLASSES[cls], pose='Unspecified',
+                       truncated=int(cut), difficult=0)
+        _element(obj, 'bndbox', **dict(zip(('xmin', 'ymin', 'xmax', 'ymax'), box)))
+    ET.indent(root, '\t')
+    return ET.tostring(root, encoding='unicode') + '\n'
 
 
 def generate_voc(root, num_train=300, num_val=100, size=(160, 160), seed=0, force=False):
-    """Write a synthetic PASCAL VOC 2012-format segmentation dataset; returns ``root`` as a Path.
+    """Write a synthetic PASCAL VOC-format segmentation + detection dataset; returns ``root``.
 
     Deterministic in ``seed`` (each image has its own generator) and idempotent: a finished
     generation with the same parameters is reused unless ``force``.
@@ -308,23 +358,28 @@ def generate_voc(root, num_train=300, num_val=100, size=(160, 160), seed=0, forc
     h, w = P.check_args(num_train, num_val, size, seed)
     root = Path(root)
     params = dict(dataset='voc', num_train=int(num_train), num_val=int(num_val), size=[h, w],
-                  seed=int(seed), version=1)
+                  seed=int(seed), version=2)  # 2: added the detection annotations
     if P.reuse_or_reset(root, params, OUTPUTS, force):
         return root
     palette = voc_palette().reshape(-1).tolist()
-    (root / 'SegmentationClass').mkdir(parents=True, exist_ok=True)
-    sets = root / 'ImageSets' / 'Segmentation'
-    sets.mkdir(parents=True, exist_ok=True)
+    for sub in ('SegmentationClass', 'Annotations', 'ImageSets/Segmentation', 'ImageSets/Main'):
+        (root / sub).mkdir(parents=True, exist_ok=True)
+    sets, main = root / 'ImageSets' / 'Segmentation', root / 'ImageSets' / 'Main'
     names = {}
     for split, num in (('train', num_train), ('val', num_val)):
         names[split] = [f'2012_{NAME_OFFSET[split] + i:06d}' for i in range(num)]
         for i, name in enumerate(names[split]):
-            img, lbl = render_scene(P.image_rng(seed, DATASET_ID, SPLIT_IDS[split], i), i, h, w)
+            rng = P.image_rng(seed, DATASET_ID, SPLIT_IDS[split], i)
+            img, lbl, objects = render_scene(rng, i, h, w)
             P.write_rgb(root / 'JPEGImages' / f'{name}.jpg', img, jpeg_quality=95)
             png = Image.frombytes('P', (w, h), np.ascontiguousarray(lbl).tobytes())
             png.putpalette(palette)
             png.save(root / 'SegmentationClass' / f'{name}.png')
-        (sets / f'{split}.txt').write_text('\n'.join(names[split]) + '\n')
+            (root / 'Annotations' / f'{name}.xml').write_text(annotation_xml(name, h, w, objects))
+        listing = '\n'.join(names[split]) + '\n'
+        (sets / f'{split}.txt').write_text(listing)
+        (main / f'{split}.txt').write_text(listing)
     (sets / 'trainval.txt').write_text('\n'.join(names['train'] + names['val']) + '\n')
+    (main / 'test.txt').write_text('\n'.join(names['val']) + '\n')  # mmdet's VOC test split
     P.mark_complete(root, params)
     return root

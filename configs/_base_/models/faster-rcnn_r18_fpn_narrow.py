@@ -9,4 +9,7 @@ model = dict(
     rpn_head=dict(in_channels=64, feat_channels=64, anchor_generator=dict(scales=[4])),
     roi_head=dict(
         bbox_roi_extractor=dict(out_channels=64),
-        bbox_head=dict(in_channels=64, fc_out_channels=256)))
+        bbox_head=dict(in_channels=64, fc_out_channels=256)),
+    # Fewer proposals and sampled RoIs than the R50 defaults (2000/1000, 512): small images, few objects, 2 cores.
+    train_cfg=dict(rpn_proposal=dict(nms_pre=1000, max_per_img=300), rcnn=dict(sampler=dict(num=128))),
+    test_cfg=dict(rpn=dict(nms_pre=500, max_per_img=300)))

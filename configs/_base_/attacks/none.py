@@ -1,0 +1,2 @@
+# No attack: clean inputs.
+attack = None

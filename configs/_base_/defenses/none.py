@@ -1,0 +1,2 @@
+# No defense.
+defense = None

@@ -1,0 +1,10 @@
+# The Cityscapes-format demo model under PGD (L∞, ε = 4/255, 50 steps), defended by the equivariance purifier:
+#   python tools/test.py configs/demo/fcn_r18-d8_synthetic-cityscapes_pgd-linf-eps4_equivariance.py \
+#       checkpoints/fcn_r18-d8_synthetic-cityscapes.pth [--attack none] [--defense none]
+_base_ = [
+    './fcn_r18-d8_synthetic-cityscapes.py',
+    '../_base_/attacks/pgd_linf_eps4_50steps.py', '../_base_/defenses/equivariance.py'
+]
+custom_imports = dict(imports=['mmequi'], allow_failed_imports=False)
+load_from = 'checkpoints/fcn_r18-d8_synthetic-cityscapes.pth'
+custom_hooks = [dict(type='RobustTestHook', attack={{_base_.attack}}, defense={{_base_.defense}}, seed=0)]

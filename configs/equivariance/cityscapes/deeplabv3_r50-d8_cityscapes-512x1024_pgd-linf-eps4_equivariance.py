@@ -1,0 +1,11 @@
+# DeepLabV3-R50-D8 (Cityscapes, 512×1024, 80k; 79.32 mIoU clean) from the official mmseg model zoo, evaluated under PGD (L∞, ε = 4/255, 50 steps) and
+# defended by the equivariance purifier (reference defaults). Clean or undefended runs of the same config:
+#   python tools/test.py configs/equivariance/cityscapes/deeplabv3_r50-d8_cityscapes-512x1024_pgd-linf-eps4_equivariance.py [--attack none] [--defense none]
+# (the checkpoint defaults to load_from below, the official weights; pass another as the second argument).
+_base_ = [
+    'mmseg::deeplabv3/deeplabv3_r50-d8_4xb2-80k_cityscapes-512x1024.py',
+    '../../_base_/attacks/pgd_linf_eps4_50steps.py', '../../_base_/defenses/equivariance.py'
+]
+custom_imports = dict(imports=['mmequi'], allow_failed_imports=False)
+load_from = 'https://download.openmmlab.com/mmsegmentation/v0.5/deeplabv3/deeplabv3_r50-d8_512x1024_80k_cityscapes/deeplabv3_r50-d8_512x1024_80k_cityscapes_20200606_113404-b92cfdd4.pth'  # noqa: E501
+custom_hooks = [dict(type='RobustTestHook', attack={{_base_.attack}}, defense={{_base_.defense}}, seed=0)]

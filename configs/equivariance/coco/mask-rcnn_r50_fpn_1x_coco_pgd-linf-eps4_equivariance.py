@@ -1,0 +1,11 @@
+# Mask R-CNN R50-FPN 1x (COCO; 38.2 box AP, 34.7 mask AP clean) from the official mmdet model zoo, evaluated under PGD on the detector's training loss (L∞, ε = 4/255,
+# 50 steps) and defended by the equivariance purifier on the FPN outputs (reference defaults). Other settings:
+#   python tools/test.py configs/equivariance/coco/mask-rcnn_r50_fpn_1x_coco_pgd-linf-eps4_equivariance.py [--attack none|dag_linf_eps4_50steps] [--defense none]
+# (the checkpoint defaults to load_from below, the official weights; pass another as the second argument).
+_base_ = [
+    'mmdet::mask_rcnn/mask-rcnn_r50_fpn_1x_coco.py',
+    '../../_base_/attacks/pgd_linf_eps4_50steps.py', '../../_base_/defenses/equivariance.py'
+]
+custom_imports = dict(imports=['mmequi'], allow_failed_imports=False)
+load_from = 'https://download.openmmlab.com/mmdetection/v2.0/mask_rcnn/mask_rcnn_r50_fpn_1x_coco/mask_rcnn_r50_fpn_1x_coco_20200205-d4b0c5d6.pth'  # noqa: E501
+custom_hooks = [dict(type='RobustTestHook', attack={{_base_.attack}}, defense={{_base_.defense}}, seed=0)]

@@ -1,0 +1,39 @@
+"""Mean equivariance score (method.md, Eq. 2) of the clean, attacked and purified inputs of a robust test run,
+and how well the score alone tells clean from attacked images (ROC-AUC)."""
+import numpy as np
+from mmengine.evaluator import BaseMetric
+from mmengine.registry import METRICS as MMENGINE_METRICS
+
+from mmequi.registry import METRICS
+
+
+def roc_auc(positives, negatives):
+    """P(score of a positive > score of a negative), ties counting half: the area under the ROC curve."""
+    pos, neg = np.asarray(positives, float)[:, None], np.asarray(negatives, float)[None, :]
+    if pos.size == 0 or neg.size == 0:
+        return float('nan')
+    return float((pos > neg).mean() + 0.5 * (pos == neg).mean())
+
+
+@MMENGINE_METRICS.register_module()
+@METRICS.register_module()
+class EquivarianceMetric(BaseMetric):
+    """Reads the ``equivariance_scores`` that :class:`mmequi.models.RobustModel` stores per image and reports
+    ``equivariance/<stage>`` (mean score per stage) and ``equivariance/auc_clean_vs_attacked`` (ROC-AUC of the
+    score as a detector of attacked inputs: clean images should score higher)."""
+    default_prefix = 'equivariance'
+
+    def process(self, data_batch, data_samples):
+        for sample in data_samples:
+            if 'equivariance_scores' not in sample:
+                raise ValueError('EquivarianceMetric needs the predictions of a RobustModel with score=True '
+                                 '(add mmequi RobustTestHook to custom_hooks)')
+            self.results.append(dict(sample['equivariance_scores']))
+
+    def compute_metrics(self, results):
+        stages = [s for s in ('clean', 'attacked', 'purified') if all(s in r for r in results)]
+        metrics = {stage: float(np.mean([r[stage] for r in results])) for stage in stages}
+        if 'attacked' in stages:
+            metrics['auc_clean_vs_attacked'] = roc_auc([r['clean'] for r in results],
+                                                       [r['attacked'] for r in results])
+        return metrics

@@ -1,0 +1,178 @@
+"""The task-agnostic test-time wrapper: [attack] → [purify] → predict, in pixel space, one image at a time.
+
+Shaped like mmengine's ``BaseTTAModel`` (model/wrappers/test_time_aug.py): it holds the segmentor/detector as
+``self.module`` and only overrides ``test_step``. Task subclasses (``SegRobustModel``, ``DetRobustModel``) say
+what the attack maximises and which feature map the equivariance is measured on.
+
+Pixel space (method.md): the dataloader's CHW BGR uint8 images become float [0, 255] tensors; attack and purifier
+perturb those, and the model's own data preprocessor normalises (and pads) inside every forward, so ε is in the
+pixel units users think in and the padding is never perturbed.
+"""
+import copy
+import time
+import zlib
+
+import torch
+import torch.nn as nn
+from mmengine.model import BaseModel
+
+from mmequi.attacks.base import Attack
+from mmequi.equivariance import EquivariancePurifier
+from mmequi.registry import ATTACKS, DEFENSES, MODELS
+
+STAGES = ('clean', 'attacked', 'purified')
+
+
+def build_component(registry, cfg, what):
+    """An attack/defense from its config dict (or an instance, or None). Built without the default scope: these
+    registries are mmequi's own, so mmseg/mmdet scopes have nothing to add."""
+    if cfg is None or isinstance(cfg, Attack):
+        return cfg
+    if not isinstance(cfg, dict) or 'type' not in cfg:
+        raise ValueError(f'{what} must be None, an instance or a dict with a "type" key, got {cfg!r}')
+    args = dict(cfg)
+    name = args.pop('type')
+    cls = registry.get(name) if isinstance(name, str) else name
+    if cls is None:
+        raise ValueError(f'unknown {what} type {name!r}; registered: {sorted(registry.module_dict)}')
+    try:
+        return cls(**args)
+    except TypeError as err:  # an unexpected config key: name the class and the key
+        raise TypeError(f'bad {what} config for {cls.__name__}: {err}') from None
+
+
+@MODELS.register_module()
+class RobustModel(BaseModel):
+    """Evaluate ``module`` on clean, attacked and/or purified inputs.
+
+    Args:
+        module: the segmentor/detector (an ``nn.Module``; weights already loaded).
+        attack: config of an ``ATTACKS`` entry (e.g. ``dict(type='PGD', eps=4, step_size=1, steps=50)``) or None.
+        defense: config of a ``DEFENSES`` entry (e.g. ``dict(type='EquivariancePurifier')``) or None.
+        feature: the feature map the equivariance is measured on (see the task subclass), None = its default.
+        seed: runs are reproducible: every image draws its randomness from ``seed`` and its path, so batch > 1
+            gives the same per-image result as batch 1.
+        score: also measure the equivariance score of the clean, attacked and purified inputs (``K + 1`` extra
+            forwards each), stored per image as ``equivariance_scores`` for :class:`EquivarianceMetric`.
+        keep_images: store the (uint8) clean/attacked/purified images per sample for visualisation.
+    """
+    default_feature = None
+    feature_choices = ()
+
+    def __init__(self, module, attack=None, defense=None, feature=None, seed=0, score=True, keep_images=False):
+        super().__init__()
+        if not isinstance(module, nn.Module):
+            raise ValueError(f'module must be a built model (nn.Module), got {type(module).__name__}')
+        self.module = module
+        self.attack = build_component(ATTACKS, attack, 'attack')
+        self.defense = build_component(DEFENSES, defense, 'defense')
+        self.feature = self.check_feature(self.default_feature if feature is None else feature)
+        self.seed = int(seed)
+        self.score = bool(score)
+        self.keep_images = bool(keep_images)
+        # The score always uses equivariance (never pooled) views: the defense's transforms when it has them.
+        transforms = getattr(self.defense, 'transforms', None)
+        self.scorer = EquivariancePurifier(transforms=transforms) if self.score else None
+
+    # ---- what a task subclass provides -------------------------------------------------------------------------
+    def check_feature(self, feature):
+        """Validate the ``feature`` name; subclasses accept their own choices."""
+        name = feature.split('.')[0] if isinstance(feature, str) else None
+        if name not in self.feature_choices:
+            raise ValueError(f'unknown feature {feature!r} for {type(self).__name__}; expected one of '
+                             f'{self.feature_choices} (optionally with .<index>, e.g. "backbone.3")')
+        return feature
+
+    def task_objective(self, sample):
+        """Callable images -> Tensor[B] that the attack maximises (the task loss against the annotations)."""
+        raise NotImplementedError
+
+    # ---- pixel space -------------------------------------------------------------------------------------------
+    def to_pixels(self, image):
+        """Dataloader image (C×H×W uint8) -> 1×C×H×W float [0, 255] on the model's device."""
+        device = next(self.module.parameters()).device
+        return image.to(device).float().unsqueeze(0)
+
+    def normalise(self, pixels):
+        """What the data preprocessor does to pixels (BGR→RGB, mean/std), differentiable and without padding: the
+        features of every transformed view keep the exact geometry the transform's inverse expects."""
+        pre = self.module.data_preprocessor
+        swap = getattr(pre, 'channel_conversion', getattr(pre, '_channel_conversion', False))
+        x = pixels[:, [2, 1, 0]] if swap and pixels.shape[1] == 3 else pixels
+        if getattr(pre, '_enable_normalize', False):
+            x = (x - pre.mean) / pre.std
+        return x
+
+    def preprocess(self, pixels, sample):
+        """The model's own data preprocessor on float pixels (differentiable): (inputs, [sample])."""
+        data = self.module.data_preprocessor(dict(inputs=list(pixels), data_samples=[sample]), False)
+        return data['inputs'], data['data_samples']
+
+    def predict_pixels(self, pixels, sample):
+        """The unchanged model's prediction on 1×C×H×W float pixels (a new data sample holding ``sample``'s data;
+        a deep copy, since preprocessors convert annotations in place)."""
+        with torch.no_grad():
+            inputs, samples = self.preprocess(pixels, copy.deepcopy(sample))
+            return self.module.predict(inputs, samples)[0]
+
+    # ---- the test step -----------------------------------------------------------------------------------------
+    def image_seed(self, sample, index):
+        """Stable per-image seed: the config's seed and the image path (its index in the batch if it has none)."""
+        key = sample.metainfo.get('img_path', sample.metainfo.get('img_id', index))
+        return (self.seed * 1_000_003 + zlib.crc32(str(key).encode())) % (2 ** 63)
+
+    def generator(self, seed, purpose):
+        return torch.Generator().manual_seed(seed + purpose)
+
+    def test_step(self, data):
+        inputs, samples = data['inputs'], data['data_samples']
+        return [self.test_one(image, sample, self.image_seed(sample, i))
+                for i, (image, sample) in enumerate(zip(inputs, samples))]
+
+    def test_one(self, image, sample, seed):
+        stages = {'clean': self.to_pixels(image)}
+        pixels, seconds = stages['clean'], {}
+        if self.attack is not None:
+            start = time.perf_counter()
+            pixels = stages['attacked'] = self.attack.perturb(
+                pixels, self.task_objective(sample), self.generator(seed, 1))
+            seconds['attack'] = time.perf_counter() - start
+        if self.defense is not None:
+            start = time.perf_counter()
+            pixels = stages['purified'] = self.defense.purify(pixels, self.feature_fn, self.generator(seed, 2))
+            seconds['defense'] = time.perf_counter() - start
+        result = self.predict_pixels(pixels, sample)
+        result.set_field(seconds, 'robust_seconds')
+        if self.score:
+            # The same views (same generator seed) for every stage, so the scores are comparable.
+            result.set_field({name: float(self.scorer.score(x, self.feature_fn, self.generator(seed, 3)))
+                              for name, x in stages.items()}, 'equivariance_scores')
+        if self.keep_images:
+            result.set_field({name: x[0].detach().round().clamp(0, 255).byte().cpu()
+                              for name, x in stages.items()}, 'robust_images')
+        return result
+
+    def feature_fn(self, pixels):
+        """Feature map(s) of ``pixels`` on which the equivariance is measured (``self.feature``)."""
+        return self.features(self.normalise(pixels), self.feature)
+
+    def features(self, inputs, feature):
+        raise NotImplementedError
+
+    @staticmethod
+    def select(levels, feature):
+        """'name' -> all levels (a list), 'name.i' -> level i only."""
+        levels = list(levels) if isinstance(levels, (list, tuple)) else [levels]
+        if '.' not in feature:
+            return levels
+        index = int(feature.split('.', 1)[1])
+        if not -len(levels) <= index < len(levels):
+            raise ValueError(f'feature {feature!r}: the model has {len(levels)} levels there')
+        return levels[index]
+
+    # A wrapper is for testing only.
+    def forward(self, inputs, data_samples=None, mode='tensor'):
+        raise NotImplementedError(f'{type(self).__name__} only supports test_step (it wraps a trained model)')
+
+    def train_step(self, data, optim_wrapper):
+        raise NotImplementedError(f'{type(self).__name__} is a test-time wrapper; train the inner model instead')

@@ -1,0 +1,88 @@
+"""The mmseg adapter: what the attack maximises (pixel cross-entropy) and where the equivariance is measured."""
+import torch
+import torch.nn.functional as F
+from mmseg.models.utils import resize
+from mmseg.registry import MODELS as SEG_MODELS
+
+from mmequi.registry import MODELS
+
+from .robust_model import RobustModel
+
+
+class PixelCrossEntropy:
+    """Untargeted segmentation objective: mean pixel CE against ``gt_sem_seg`` with ``ignore_index``, on logits
+    brought to the label's resolution exactly as ``postprocess_result`` does (crop padding, un-flip, resize to
+    ``ori_shape``). ``pixel_losses`` serves SegPGD."""
+
+    def __init__(self, wrapper, sample):
+        if 'gt_sem_seg' not in sample:
+            raise ValueError('attacking a segmentor needs gt_sem_seg in the test data: add '
+                             "dict(type='LoadAnnotations') to the test pipeline")
+        self.wrapper, self.sample = wrapper, sample
+        self.labels = sample.gt_sem_seg.data.long()  # 1×H×W at ori_shape
+        self.ignore_index = getattr(wrapper.module.decode_head, 'ignore_index', 255)
+
+    def logits(self, pixels):
+        model = self.wrapper.module
+        inputs, samples = self.wrapper.preprocess(pixels, self.sample.clone())  # metainfo copied, gt untouched
+        meta = samples[0].metainfo
+        logits = model.inference(inputs, [meta])
+        top, bottom, left, right = 0, 0, 0, 0
+        if 'img_padding_size' in meta or 'padding_size' in meta:
+            left, right, top, bottom = meta.get('img_padding_size', meta.get('padding_size'))
+        logits = logits[..., top:logits.shape[-2] - bottom, left:logits.shape[-1] - right]
+        if meta.get('flip'):
+            logits = logits.flip(dims=(3,) if meta.get('flip_direction') == 'horizontal' else (2,))
+        size = tuple(self.labels.shape[-2:])
+        if tuple(logits.shape[-2:]) != size:
+            logits = resize(logits, size=size, mode='bilinear', align_corners=model.align_corners, warning=False)
+        return logits
+
+    def pixel_losses(self, pixels):
+        logits = self.logits(pixels)
+        labels = self.labels.to(logits.device).expand(logits.shape[0], -1, -1)
+        ce = F.cross_entropy(logits, labels, ignore_index=self.ignore_index, reduction='none')
+        valid = labels != self.ignore_index
+        return ce, (logits.argmax(1) == labels) & valid, valid
+
+    def __call__(self, pixels):
+        ce, _, valid = self.pixel_losses(pixels)
+        return (ce * valid).flatten(1).sum(1) / valid.flatten(1).sum(1).clamp_min(1)
+
+
+@SEG_MODELS.register_module()
+@MODELS.register_module()
+class SegRobustModel(RobustModel):
+    """:class:`RobustModel` for any mmseg ``EncoderDecoder``-style segmentor.
+
+    ``feature``: ``'logits'`` (decoder logits at output stride, before upsampling: the reference's layer),
+    ``'decode'`` (the decode head's features before its classifier), ``'backbone'`` / ``'backbone.<i>'`` (all
+    stages / stage i), ``'neck'`` / ``'neck.<i>'`` (``extract_feat``: backbone + neck outputs).
+    """
+    default_feature = 'logits'
+    feature_choices = ('logits', 'decode', 'backbone', 'neck')
+
+    def task_objective(self, sample):
+        return PixelCrossEntropy(self, sample)
+
+    def features(self, inputs, feature):
+        model = self.module
+        name = feature.split('.')[0]
+        if name == 'logits':
+            return model._forward(inputs)
+        if name == 'decode':
+            return self.classifier_input(inputs)
+        if name == 'backbone':
+            return self.select(model.backbone(inputs), feature)
+        return self.select(model.extract_feat(inputs), feature)
+
+    def classifier_input(self, inputs):
+        """The decode head's last features: caught on their way into ``conv_seg`` (heads that build them inside
+        ``forward``, like DeepLabV3+, have no separate method for it)."""
+        caught = []
+        handle = self.module.decode_head.conv_seg.register_forward_pre_hook(lambda _, args: caught.append(args[0]))
+        try:
+            self.module._forward(inputs)
+        finally:
+            handle.remove()
+        return caught[-1]

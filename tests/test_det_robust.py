@@ -1,0 +1,128 @@
+"""DetRobustModel on the demo Faster R-CNN (committed checkpoint) with samples from mmdet's own CocoDataset and
+test pipeline: bounds, deterministic detection loss in eval mode, DAG, FPN feature levels, batch independence."""
+import copy
+import os.path as osp
+
+import pytest
+import torch
+from mmengine.config import Config
+from mmengine.dataset import pseudo_collate
+from mmengine.registry import DefaultScope
+from mmengine.runner import load_checkpoint
+from mmdet.registry import DATASETS, MODELS as DET_MODELS
+
+import mmequi  # noqa: F401
+from mmequi.models import DetRobustModel, robust_model_for
+from mmequi.synthetic import generate_coco
+
+ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
+CONFIG = osp.join(ROOT, 'configs/demo/faster-rcnn_r18_fpn_synthetic-coco.py')
+CHECKPOINT = osp.join(ROOT, 'checkpoints/faster-rcnn_r18_fpn_synthetic-coco.pth')
+FAST_ATTACK = dict(type='PGD', eps=4, step_size=1, steps=2)
+FAST_DEFENSE = dict(type='EquivariancePurifier', num_views=2, eps=6, steps=2)
+
+
+@pytest.fixture(scope='module')
+def setup(tmp_path_factory):
+    root = generate_coco(tmp_path_factory.mktemp('coco'), num_train=1, num_val=3)
+    cfg = Config.fromfile(CONFIG)
+    dataset_cfg = copy.deepcopy(cfg.test_dataloader.dataset)
+    dataset_cfg.data_root = str(root)
+    with DefaultScope.overwrite_default_scope('mmdet'):
+        dataset = DATASETS.build(dataset_cfg)
+        model = DET_MODELS.build(cfg.model)
+    load_checkpoint(model, CHECKPOINT, map_location='cpu', logger='silent')
+    return model.eval(), [dataset[i] for i in range(3)]
+
+
+def data_batch(items):
+    return pseudo_collate(copy.deepcopy(items))
+
+
+def test_robust_model_for_picks_the_det_wrapper(setup):
+    assert robust_model_for(setup[0]) is DetRobustModel
+
+
+def test_attack_and_defense_bounds_model_untouched(setup):
+    model, items = setup
+    state = copy.deepcopy(model.state_dict())
+    wrapper = DetRobustModel(model, attack=FAST_ATTACK, defense=FAST_DEFENSE, keep_images=True)
+    with torch.no_grad():
+        results = wrapper.test_step(data_batch(items[:2]))
+    for item, result in zip(items, results):
+        clean = item['inputs'].float()
+        images = {k: v.float() for k, v in result.robust_images.items()}
+        assert 0 < (images['attacked'] - clean).abs().max() <= 4
+        assert (images['purified'] - images['attacked']).abs().max() <= 6
+        assert 'pred_instances' in result and set(result.equivariance_scores) == {'clean', 'attacked', 'purified'}
+    for key, value in model.state_dict().items():
+        assert torch.equal(value, state[key]), key
+    assert all(p.grad is None for p in model.parameters())
+
+
+def test_detection_loss_is_deterministic_and_rises_under_attack(setup):
+    model, items = setup
+    wrapper = DetRobustModel(model, attack=dict(type='PGD', eps=8, step_size=2, steps=3), score=False)
+    item = data_batch(items[:1])
+    objective = wrapper.task_objective(item['data_samples'][0])
+    clean = wrapper.to_pixels(item['inputs'][0])
+    with torch.no_grad():
+        first, second = objective(clean), objective(clean)
+    assert torch.equal(first, second)  # RoI sampling seeded: the same loss every call
+    adv = wrapper.attack.perturb(clean, objective, torch.Generator().manual_seed(0))
+    with torch.no_grad():
+        assert objective(adv) > first
+
+
+def test_gt_boxes_are_moved_to_network_input_coordinates(setup):
+    model, items = setup
+    sample = data_batch(items[:1])['data_samples'][0]
+    objective = DetRobustModel(model).task_objective(sample)
+    sx, sy = sample.metainfo['scale_factor']
+    expected = sample.gt_instances.bboxes.tensor * torch.tensor([sx, sy, sx, sy])
+    assert torch.allclose(objective.target.gt_instances.bboxes.tensor, expected)
+
+
+def test_dag_attack_lowers_the_margin_of_true_classes(setup):
+    model, items = setup
+    wrapper = DetRobustModel(model, attack=dict(type='DAG', eps=4, step_size=1, steps=3), score=False)
+    item = data_batch(items[:1])
+    objective = wrapper.task_objective(item['data_samples'][0])
+    clean = wrapper.to_pixels(item['inputs'][0])
+    generator = torch.Generator().manual_seed(0)
+    with torch.no_grad():
+        before = objective.dag_loss(clean, generator)
+    assert len(objective.dag_targets[0]) > 0  # the trained detector has proposals on the objects
+    adv = wrapper.attack.perturb(clean, objective, torch.Generator().manual_seed(0))
+    with torch.no_grad():
+        assert objective.dag_loss(adv) > before
+
+
+def test_batch_equals_single_images(setup):
+    model, items = setup
+    wrapper = DetRobustModel(model, attack=FAST_ATTACK, defense=FAST_DEFENSE, keep_images=True)
+    together = wrapper.test_step(data_batch(items[:2]))
+    for i in range(2):
+        alone = wrapper.test_step(data_batch(items[i:i + 1]))[0]
+        assert torch.equal(together[i].robust_images['purified'], alone.robust_images['purified'])
+        assert torch.equal(together[i].pred_instances.bboxes, alone.pred_instances.bboxes)
+
+
+@pytest.mark.parametrize('feature, levels', [('neck', 5), ('neck.0', 1), ('backbone', 4), ('backbone.2', 1)])
+def test_feature_levels(setup, feature, levels):
+    wrapper = DetRobustModel(setup[0], feature=feature)
+    out = wrapper.feature_fn(torch.rand(1, 3, 64, 96) * 255)
+    out = out if isinstance(out, list) else [out]
+    assert len(out) == levels
+    if feature == 'neck':
+        assert [f.shape[-1] for f in out] == [24, 12, 6, 3, 2]  # strides 4..64
+
+
+def test_missing_annotations_and_bad_feature(setup):
+    model, items = setup
+    item = data_batch(items[:1])
+    del item['data_samples'][0].gt_instances
+    with pytest.raises(ValueError, match='gt_instances'):
+        DetRobustModel(model, attack=FAST_ATTACK).test_step(item)
+    with pytest.raises(ValueError, match="unknown feature 'logits'"):
+        DetRobustModel(model, feature='logits')

@@ -1,0 +1,147 @@
+"""SegRobustModel and RobustTestHook on a small mmseg segmentor: bounds, no parameter change, batch independence,
+feature layers, config errors, and the hook in a real mmengine test run."""
+import copy
+import json
+import os.path as osp
+
+import pytest
+import torch
+from mmengine.config import Config
+from mmseg.registry import MODELS as SEG_MODELS
+from mmseg.structures import SegDataSample
+from mmengine.structures import PixelData
+
+import mmequi  # noqa: F401
+from mmequi.models import SegRobustModel, robust_model_for
+
+ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
+DEMO = osp.join(ROOT, 'configs/demo/fcn_r18-d8_synthetic-cityscapes.py')
+FAST_ATTACK = dict(type='PGD', eps=4, step_size=1, steps=3)
+FAST_DEFENSE = dict(type='EquivariancePurifier', num_views=2, eps=6, steps=2)
+
+
+@pytest.fixture(scope='module')
+def segmentor():
+    cfg = Config.fromfile(DEMO)
+    torch.manual_seed(0)
+    model = SEG_MODELS.build(cfg.model)
+    model.init_weights()
+    return model.eval()
+
+
+def make_sample(height, width, seed, name):
+    gen = torch.Generator().manual_seed(seed)
+    image = torch.randint(0, 256, (3, height, width), generator=gen, dtype=torch.uint8)
+    labels = torch.randint(0, 19, (1, height, width), generator=gen)
+    labels[:, :2] = 255  # some ignored pixels
+    sample = SegDataSample(metainfo=dict(img_path=f'{name}.png', ori_shape=(height, width),
+                                         img_shape=(height, width)))
+    sample.gt_sem_seg = PixelData(data=labels)
+    return image, sample
+
+
+def batch(n, height=32, width=64):
+    pairs = [make_sample(height, width, i, f'img{i}') for i in range(n)]
+    return dict(inputs=[p[0] for p in pairs], data_samples=[p[1] for p in pairs])
+
+
+def wrap(segmentor, **kwargs):
+    return SegRobustModel(segmentor, **kwargs)
+
+
+def test_robust_model_for_picks_the_seg_wrapper(segmentor):
+    assert robust_model_for(segmentor) is SegRobustModel
+    with pytest.raises(ValueError, match='no robust wrapper for Linear'):
+        robust_model_for(torch.nn.Linear(2, 2))
+
+
+def test_bounds_and_model_untouched(segmentor):
+    state = copy.deepcopy(segmentor.state_dict())
+    model = wrap(segmentor, attack=FAST_ATTACK, defense=FAST_DEFENSE, keep_images=True)
+    data = batch(2)
+    with torch.no_grad():  # as in mmengine's TestLoop
+        results = model.test_step(data)
+    for image, result in zip(data['inputs'], results):
+        clean = image.float()
+        images = {k: v.float() for k, v in result.robust_images.items()}
+        assert torch.equal(images['clean'], clean)
+        assert (images['attacked'] - clean).abs().max() <= 4
+        assert (images['attacked'] - clean).abs().max() > 0
+        assert (images['purified'] - images['attacked']).abs().max() <= 6
+        assert set(result.equivariance_scores) == {'clean', 'attacked', 'purified'}
+        assert result.pred_sem_seg.data.shape == (1, 32, 64)
+        assert set(result.robust_seconds) == {'attack', 'defense'}
+    for key, value in segmentor.state_dict().items():
+        assert torch.equal(value, state[key]), key
+    assert all(p.grad is None for p in segmentor.parameters())
+
+
+def test_batch_equals_single_images(segmentor):
+    model = wrap(segmentor, attack=FAST_ATTACK, defense=FAST_DEFENSE, keep_images=True)
+    together = model.test_step(batch(3))
+    data = batch(3)
+    for i, result in enumerate(together):
+        alone = model.test_step(dict(inputs=[data['inputs'][i]], data_samples=[data['data_samples'][i]]))[0]
+        for stage in ('attacked', 'purified'):
+            assert torch.equal(result.robust_images[stage], alone.robust_images[stage])
+        assert torch.equal(result.pred_sem_seg.data, alone.pred_sem_seg.data)
+        assert result.equivariance_scores == alone.equivariance_scores
+
+
+def test_attack_raises_the_task_loss(segmentor):
+    model = wrap(segmentor, attack=dict(type='PGD', eps=8, step_size=2, steps=5), score=False)
+    image, sample = make_sample(32, 64, 7, 'x')
+    objective = model.task_objective(sample)
+    clean = model.to_pixels(image)
+    adv = model.attack.perturb(clean, objective, torch.Generator().manual_seed(0))
+    with torch.no_grad():
+        assert objective(adv) > objective(clean)
+
+
+def test_missing_annotations_is_a_clear_error(segmentor):
+    model = wrap(segmentor, attack=FAST_ATTACK)
+    image, sample = make_sample(32, 64, 0, 'x')
+    del sample.gt_sem_seg
+    with pytest.raises(ValueError, match='gt_sem_seg'):
+        model.test_step(dict(inputs=[image], data_samples=[sample]))
+
+
+@pytest.mark.parametrize('feature, levels', [('logits', 1), ('decode', 1), ('backbone', 4), ('backbone.3', 1),
+                                             ('neck', 4)])
+def test_feature_layers(segmentor, feature, levels):
+    model = wrap(segmentor, feature=feature)
+    out = model.feature_fn(torch.rand(1, 3, 32, 64) * 255)
+    out = out if isinstance(out, list) else [out]
+    assert len(out) == levels and all(f.dim() == 4 for f in out)
+    if feature == 'logits':
+        assert out[0].shape == (1, 19, 4, 8)  # output stride 8, before upsampling
+    if feature == 'decode':
+        assert out[0].shape[1] == segmentor.decode_head.conv_seg.in_channels
+
+
+def test_decode_feature_hook_is_removed(segmentor):
+    """Purifying on the decode features works through a forward pre-hook that is removed afterwards."""
+    model = wrap(segmentor, feature='decode', defense=FAST_DEFENSE)
+    image, sample = make_sample(32, 64, 1, 'x')
+    model.test_step(dict(inputs=[image], data_samples=[sample]))
+    assert not segmentor.decode_head.conv_seg._forward_pre_hooks
+
+
+@pytest.mark.parametrize('kwargs, error, match', [
+    (dict(feature='pixels'), ValueError, "unknown feature 'pixels'"),
+    (dict(feature='backbone.9'), ValueError, 'has 4 levels'),
+    (dict(attack=dict(type='NoSuchAttack')), ValueError, "unknown attack type 'NoSuchAttack'"),
+    (dict(attack=dict(type='PGD', epsilon=4)), TypeError, "bad attack config for PGD.*epsilon"),
+    (dict(attack=dict(type='PGD', eps=-1)), ValueError, 'eps must be a finite number >= 0'),
+    (dict(defense=dict(type='EquivariancePurifier', transforms=[dict(type='Shear')])), ValueError, "unknown equivariance transform type 'Shear'"),
+    (dict(defense='equivariance'), ValueError, 'defense must be None'),
+])
+def test_bad_settings_name_what_is_wrong(segmentor, kwargs, error, match):
+    with pytest.raises(error, match=match):
+        model = wrap(segmentor, **kwargs)
+        model.feature_fn(torch.rand(1, 3, 32, 64) * 255)
+
+
+def test_wrapper_is_test_only(segmentor):
+    with pytest.raises(NotImplementedError, match='test-time wrapper'):
+        wrap(segmentor).train_step({}, None)
