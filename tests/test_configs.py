@@ -136,7 +136,9 @@ def test_shipped_det_config_runs(tmp_path, data, config):
             cfg = Config.fromfile(config)
     if 'synthetic' not in name:
         checkpoint = random_checkpoint(cfg, tmp_path / 'random.pth', options)
-    metrics, robustness = run(config, checkpoint, tmp_path / 'work', root, options)
+    show = tmp_path / 'show'
+    metrics, robustness = run(config, checkpoint, tmp_path / 'work', root, options, ['--show-dir', str(show)])
+    assert len(list(show.glob('*.png'))) == (1 if 'voc0712' in name else 2)  # one per val image
     task_key = 'pascal_voc/mAP' if 'voc0712' in name else 'coco/bbox_mAP'
     keys = [task_key, 'equivariance/clean', 'equivariance/attacked', 'equivariance/purified']
     if name.startswith('mask-rcnn'):

@@ -108,7 +108,8 @@ def test_batch_equals_single_images(setup):
         assert torch.equal(together[i].pred_instances.bboxes, alone.pred_instances.bboxes)
 
 
-@pytest.mark.parametrize('feature, levels', [('neck', 5), ('neck.0', 1), ('backbone', 4), ('backbone.2', 1)])
+@pytest.mark.parametrize('feature, levels', [('neck', 5), ('neck.0', 1), ('neck.0,2', 2), ('backbone', 4),
+                                             ('backbone.2', 1)])
 def test_feature_levels(setup, feature, levels):
     wrapper = DetRobustModel(setup[0], feature=feature)
     out = wrapper.feature_fn(torch.rand(1, 3, 64, 96) * 255)
@@ -126,3 +127,22 @@ def test_missing_annotations_and_bad_feature(setup):
         DetRobustModel(model, attack=FAST_ATTACK).test_step(item)
     with pytest.raises(ValueError, match="unknown feature 'logits'"):
         DetRobustModel(model, feature='logits')
+
+
+@pytest.mark.parametrize('base', ['mmdet::retinanet/retinanet_r50_fpn_1x_coco.py',
+                                  'mmdet::fcos/fcos_r50-caffe_fpn_gn-head_1x_coco.py'])
+def test_one_stage_detectors(setup, base, tmp_path):
+    """The wrapper is not tied to two-stage detectors: RetinaNet and FCOS (random weights) under PGD on their own
+    loss, purified on their FPN outputs."""
+    (tmp_path / 'one_stage.py').write_text(f'_base_ = [{base!r}]\n')
+    cfg = Config.fromfile(str(tmp_path / 'one_stage.py'))
+    with DefaultScope.overwrite_default_scope('mmdet'):
+        torch.manual_seed(0)
+        model = DET_MODELS.build(cfg.model).eval()
+    wrapper = DetRobustModel(model, attack=FAST_ATTACK, defense=FAST_DEFENSE, keep_images=True)
+    with torch.no_grad():
+        (result, ) = wrapper.test_step(data_batch(setup[1][:1]))
+    clean = setup[1][0]['inputs'].float()
+    assert 0 < (result.robust_images['attacked'].float() - clean).abs().max() <= 4
+    assert len(wrapper.feature_fn(clean[None])) == 5 and 'pred_instances' in result
+    assert all(p.grad is None for p in model.parameters())

@@ -133,7 +133,8 @@ def test_decode_feature_hook_is_removed(segmentor):
     (dict(attack=dict(type='NoSuchAttack')), ValueError, "unknown attack type 'NoSuchAttack'"),
     (dict(attack=dict(type='PGD', epsilon=4)), TypeError, "bad attack config for PGD.*epsilon"),
     (dict(attack=dict(type='PGD', eps=-1)), ValueError, 'eps must be a finite number >= 0'),
-    (dict(defense=dict(type='EquivariancePurifier', transforms=[dict(type='Shear')])), ValueError, "unknown equivariance transform type 'Shear'"),
+    (dict(defense=dict(type='EquivariancePurifier', transforms=[dict(type='Shear')])), ValueError,
+     "unknown equivariance transform type 'Shear'"),
     (dict(defense='equivariance'), ValueError, 'defense must be None'),
 ])
 def test_bad_settings_name_what_is_wrong(segmentor, kwargs, error, match):

@@ -69,3 +69,29 @@ def test_demo_checkpoint_through_test_tool(tmp_path, repo_root, config, generate
     assert metrics[key] >= floor, metrics
     assert _metrics(work_dir)[key] == pytest.approx(metrics[key])
     assert list((tmp_path / 'show').rglob('*.png')) or list((tmp_path / 'show').rglob('*.jpg'))
+
+
+def test_robustness_report_grid_is_resumable(tmp_path, repo_root):
+    from tools import robustness_report
+    data_root = str(generate_cityscapes(tmp_path / 'data', num_train=1, num_val=1))
+    attack = tmp_path / 'pgd_tiny.py'
+    attack.write_text("attack = dict(type='PGD', eps=4, step_size=1, steps=1)\n")
+    defense = tmp_path / 'equi_tiny.py'
+    defense.write_text("defense = dict(type='EquivariancePurifier', num_views=2, steps=1)\n")
+    argv = [osp.join(repo_root, SEG_CITYSCAPES), osp.join(repo_root, 'checkpoints/fcn_r18-d8_synthetic-cityscapes.pth'),
+            '--work-dir', str(tmp_path / 'report'), '--attacks', str(attack), '--defenses', 'none', str(defense),
+            '--sweep-attack', str(attack), '--sweep-defense', str(defense), '--eps', '2', '--num-views', '1',
+            '--cfg-options', f'test_dataloader.dataset.data_root={data_root}']
+    records = robustness_report.main(argv)
+    assert [r['sweep'] for r in records] == ['grid', 'grid', 'eps', 'eps', 'K']
+    assert all('mIoU' in r['metrics'] for r in records)
+    assert records[3]['settings']['attack'].startswith('PGD(eps=2.0')
+    report = tmp_path / 'report'
+    assert (report / 'report.md').read_text().count('\n| ') >= 6
+    assert (report / 'metric_vs_eps.png').is_file() and (report / 'metric_vs_K.png').is_file()
+    with open(report / 'cells.csv') as f:
+        assert len(f.read().strip().splitlines()) == 6
+    runs = sorted(report.rglob('metrics.json'))
+    again = robustness_report.main(argv)  # resumed: every cell is read back, none recomputed
+    assert sorted(report.rglob('metrics.json')) == runs
+    assert [r['metrics'] for r in again] == [r['metrics'] for r in records]

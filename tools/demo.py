@@ -41,7 +41,8 @@ def test_command(config, checkpoint, work_dir, extra_args=()):
 def run_test(command):
     """Run one tools/test.py command in a fresh process -> (metrics, robustness.json or {}, seconds)."""
     start = time.time()
-    subprocess.run([sys.executable, *command[1:]], cwd=ROOT, check=True, stdout=subprocess.DEVNULL)
+    env = dict(os.environ, PYTHONWARNINGS='ignore')  # keep the table readable: errors still reach stderr
+    subprocess.run([sys.executable, *command[1:]], cwd=ROOT, check=True, stdout=subprocess.DEVNULL, env=env)
     work_dir = osp.join(ROOT, command[command.index('--work-dir') + 1])
     log_dir = max(glob.glob(osp.join(work_dir, '*', 'metrics.json')), key=osp.getmtime)
     log_dir = osp.dirname(log_dir)

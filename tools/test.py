@@ -1,7 +1,7 @@
 """Evaluate an mmseg or mmdet model (the config's ``default_scope`` says which).
 
-    python tools/test.py CONFIG CHECKPOINT [--attack NAME|none] [--defense NAME|none] [--work-dir DIR]
-        [--show-dir DIR] [--cfg-options k=v ...]
+    python tools/test.py CONFIG [CHECKPOINT] [--attack NAME|none] [--defense NAME|none] [--attack-opts k=v ...]
+        [--defense-opts k=v ...] [--work-dir DIR] [--show-dir DIR] [--cfg-options k=v ...]
 
 ``--attack`` / ``--defense`` pick ``configs/_base_/attacks/NAME.py`` / ``configs/_base_/defenses/NAME.py`` (or a
 path to such a file; ``none`` turns it off) and run the model through mmequi's ``RobustTestHook``, so one model
@@ -31,6 +31,10 @@ def parse_args(argv=None):
     parser.add_argument('--show-dir', help='directory where painted images are saved')
     parser.add_argument('--attack', help='attack config: a name in configs/_base_/attacks, a path, or none')
     parser.add_argument('--defense', help='defense config: a name in configs/_base_/defenses, a path, or none')
+    parser.add_argument('--attack-opts', nargs='+', action=DictAction, default={},
+                        help='override attack settings, e.g. eps=8 steps=10')
+    parser.add_argument('--defense-opts', nargs='+', action=DictAction, default={},
+                        help='override defense settings, e.g. num_views=4 steps=10')
     parser.add_argument('--cfg-options', nargs='+', action=DictAction,
                         help='override settings in the config, key=value pairs')
     parser.add_argument('--launcher', choices=['none', 'pytorch', 'slurm', 'mpi'], default='none')
@@ -60,7 +64,7 @@ def main(argv=None):
         cfg.load_from = args.checkpoint
     if not cfg.get('load_from'):
         raise ValueError(f'no checkpoint: pass one after the config or set load_from in {args.config}')
-    robust = set_robust_test(cfg, args.attack, args.defense)
+    robust = set_robust_test(cfg, args.attack, args.defense, args.attack_opts, args.defense_opts)
     if robust is not None and args.show_dir:  # side-by-side clean | attacked | purified
         robust['show_dir'] = osp.abspath(args.show_dir)
     elif args.show_dir:

@@ -59,11 +59,12 @@ def load_component(kind, name):
     return value.to_dict() if hasattr(value, 'to_dict') else value
 
 
-def set_robust_test(cfg, attack=None, defense=None):
-    """Apply ``--attack`` / ``--defense`` (names, see :func:`load_component`) to ``cfg``: add or update its
-    ``RobustTestHook`` entry and import mmequi. Returns the hook entry, or None for a plain test run."""
+def set_robust_test(cfg, attack=None, defense=None, attack_opts=None, defense_opts=None):
+    """Apply ``--attack`` / ``--defense`` (names, see :func:`load_component`) and their option overrides to
+    ``cfg``: add or update its ``RobustTestHook`` entry and import mmequi. Returns the hook entry, or None for a
+    plain test run."""
     entry = robust_hook_entry(cfg)
-    if entry is None and attack is None and defense is None:
+    if entry is None and attack is None and defense is None and not attack_opts and not defense_opts:
         return None
     if entry is None:
         entry = dict(type=ROBUST_HOOK, attack=cfg.get('attack'), defense=cfg.get('defense'))
@@ -73,6 +74,11 @@ def set_robust_test(cfg, attack=None, defense=None):
         entry['attack'] = load_component('attack', attack)
     if defense is not None:
         entry['defense'] = load_component('defense', defense)
+    for kind, opts in (('attack', attack_opts), ('defense', defense_opts)):
+        if opts:
+            if entry.get(kind) is None:
+                raise ValueError(f'--{kind}-opts {dict(opts)} given, but the run has no {kind}')
+            entry[kind] = {**entry[kind], **opts}
     imports = cfg.get('custom_imports', None) or dict(imports=[], allow_failed_imports=False)
     if 'mmequi' not in imports['imports']:
         imports['imports'] = list(imports['imports']) + ['mmequi']

@@ -39,6 +39,25 @@ class EquivariancePurifier(Attack):
         at output stride 8); ``valid_mask`` (B×1×H×W) marks the pixels that may change (padding never does)."""
         return self.perturb(images, self._score_fn(feature_fn, generator), generator, valid_mask)
 
+    def purify_unrolled(self, images, feature_fn, generator=None):
+        """Algorithm 1 with every step kept in the autograd graph (second-order terms included), so an attacker can
+        differentiate the purified image w.r.t. ``images`` (the "full gradient" adaptive attack). Same draws as
+        :meth:`purify` for the same generator state; much more memory (T steps of K + 1 views)."""
+        check_generator(generator)
+        if self.eps == 0 or self.steps == 0:
+            return images
+        score_fn, valid, state = self._score_fn(feature_fn, generator), valid_region(None, images), {}
+        with torch.enable_grad():
+            delta = self.random_delta(images, generator) if self.random_start else torch.zeros_like(images)
+            delta = self.constrain(images, delta, valid)
+            for step in range(self.steps):
+                if not delta.requires_grad:  # no random start and images without grad: start a graph at δ
+                    delta = delta.clone().requires_grad_(True)
+                grad, = torch.autograd.grad(score_fn(images + delta).sum(), delta, create_graph=True)
+                delta = self.constrain(images, self.take_step(delta, self.direction(grad, step, state, generator)),
+                                       valid)
+            return (images + delta).clamp(*self.pixel_range)
+
     def score(self, images, feature_fn, generator=None):
         """Equivariance score of ``images`` under this defense's views -> Tensor[B] (for reports)."""
         check_generator(generator)
@@ -79,3 +98,9 @@ class RandomNoiseDefense(EquivariancePurifier):
             return images.clone()
         delta = self.constrain(images, self.random_delta(images, generator), valid)
         return self.apply_delta(images, delta, valid)
+
+    def purify_unrolled(self, images, feature_fn=None, generator=None):
+        """The same noise, differentiable w.r.t. ``images`` (identity plus a constant), for full-gradient attacks."""
+        check_generator(generator)
+        delta = self.constrain(images.detach(), self.random_delta(images, generator), valid_region(None, images))
+        return (images + delta).clamp(*self.pixel_range)

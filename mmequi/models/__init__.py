@@ -16,4 +16,5 @@ def robust_model_for(model):
                      'detectors')
 
 
-__all__ = ['RobustModel', 'SegRobustModel', 'DetRobustModel', 'DetectionLoss', 'PixelCrossEntropy', 'build_component', 'robust_model_for']
+__all__ = ['RobustModel', 'SegRobustModel', 'DetRobustModel', 'DetectionLoss', 'PixelCrossEntropy', 'build_component',
+           'robust_model_for']

@@ -93,7 +93,8 @@ class DetRobustModel(RobustModel):
     """:class:`RobustModel` for any mmdet detector (two-stage, one-stage).
 
     ``feature``: ``'neck'`` (all FPN levels, each undone by the transform and compared at its own resolution) or
-    ``'neck.<i>'`` (level i), ``'backbone'`` / ``'backbone.<i>'``. Boxes are never the feature: the dense maps are.
+    ``'neck.<i>'`` (level i) or ``'neck.<i>,<j>'`` (a selection), ``'backbone'`` / ``'backbone.<i>'``. Boxes are
+    never the feature: the dense maps are.
     """
     default_feature = 'neck'
     feature_choices = ('neck', 'backbone')

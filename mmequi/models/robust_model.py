@@ -161,14 +161,18 @@ class RobustModel(BaseModel):
 
     @staticmethod
     def select(levels, feature):
-        """'name' -> all levels (a list), 'name.i' -> level i only."""
+        """'name' -> all levels (a list), 'name.i' -> level i only, 'name.i,j' -> levels i and j (a list)."""
         levels = list(levels) if isinstance(levels, (list, tuple)) else [levels]
         if '.' not in feature:
             return levels
-        index = int(feature.split('.', 1)[1])
-        if not -len(levels) <= index < len(levels):
-            raise ValueError(f'feature {feature!r}: the model has {len(levels)} levels there')
-        return levels[index]
+        try:
+            indices = [int(i) for i in feature.split('.', 1)[1].split(',')]
+        except ValueError:
+            raise ValueError(f'feature {feature!r}: expected name.<index>[,<index>...]') from None
+        for index in indices:
+            if not -len(levels) <= index < len(levels):
+                raise ValueError(f'feature {feature!r}: the model has {len(levels)} levels there')
+        return levels[indices[0]] if len(indices) == 1 else [levels[i] for i in indices]
 
     # A wrapper is for testing only.
     def forward(self, inputs, data_samples=None, mode='tensor'):

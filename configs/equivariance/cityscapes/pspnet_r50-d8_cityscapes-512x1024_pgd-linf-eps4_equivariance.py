@@ -1,6 +1,8 @@
-# PSPNet-R50-D8 (Cityscapes, 512×1024, 80k; 78.55 mIoU clean) from the official mmseg model zoo, evaluated under PGD (L∞, ε = 4/255, 50 steps) and
-# defended by the equivariance purifier (reference defaults). Clean or undefended runs of the same config:
-#   python tools/test.py configs/equivariance/cityscapes/pspnet_r50-d8_cityscapes-512x1024_pgd-linf-eps4_equivariance.py [--attack none] [--defense none]
+# PSPNet-R50-D8 (Cityscapes, 512×1024, 80k; 78.55 mIoU clean) from the official mmseg model zoo, evaluated under PGD
+# (L∞, ε = 4/255, 50 steps) and defended by the equivariance purifier (reference defaults). Clean or undefended runs
+# of the same config:
+#   python tools/test.py configs/equivariance/cityscapes/pspnet_r50-d8_cityscapes-512x1024_pgd-linf-eps4_equivariance.py \
+#       [--attack none] [--defense none]
 # (the checkpoint defaults to load_from below, the official weights; pass another as the second argument).
 _base_ = [
     'mmseg::pspnet/pspnet_r50-d8_4xb2-80k_cityscapes-512x1024.py',

@@ -1,6 +1,8 @@
-# Faster R-CNN R50-FPN 1x (COCO; 37.4 box AP clean) from the official mmdet model zoo, evaluated under PGD on the detector's training loss (L∞, ε = 4/255,
-# 50 steps) and defended by the equivariance purifier on the FPN outputs (reference defaults). Other settings:
-#   python tools/test.py configs/equivariance/coco/faster-rcnn_r50_fpn_1x_coco_pgd-linf-eps4_equivariance.py [--attack none|dag_linf_eps4_50steps] [--defense none]
+# Faster R-CNN R50-FPN 1x (COCO; 37.4 box AP clean) from the official mmdet model zoo, evaluated under PGD on the
+# detector's training loss (L∞, ε = 4/255, 50 steps) and defended by the equivariance purifier on the FPN outputs
+# (reference defaults). Other settings:
+#   python tools/test.py configs/equivariance/coco/faster-rcnn_r50_fpn_1x_coco_pgd-linf-eps4_equivariance.py \
+#       [--attack none|dag_linf_eps4_50steps] [--defense none]
 # (the checkpoint defaults to load_from below, the official weights; pass another as the second argument).
 _base_ = [
     'mmdet::faster_rcnn/faster-rcnn_r50_fpn_1x_coco.py',

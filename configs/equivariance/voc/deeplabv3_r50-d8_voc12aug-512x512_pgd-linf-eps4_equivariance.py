@@ -1,6 +1,8 @@
-# DeepLabV3-R50-D8 (PASCAL VOC 2012 aug, 512×512, 40k; 77.68 mIoU clean) from the official mmseg model zoo, evaluated under PGD (L∞, ε = 4/255, 50 steps) and
-# defended by the equivariance purifier (reference defaults). Clean or undefended runs of the same config:
-#   python tools/test.py configs/equivariance/voc/deeplabv3_r50-d8_voc12aug-512x512_pgd-linf-eps4_equivariance.py [--attack none] [--defense none]
+# DeepLabV3-R50-D8 (PASCAL VOC 2012 aug, 512×512, 40k; 77.68 mIoU clean) from the official mmseg model zoo, evaluated
+# under PGD (L∞, ε = 4/255, 50 steps) and defended by the equivariance purifier (reference defaults). Clean or
+# undefended runs of the same config:
+#   python tools/test.py configs/equivariance/voc/deeplabv3_r50-d8_voc12aug-512x512_pgd-linf-eps4_equivariance.py \
+#       [--attack none] [--defense none]
 # (the checkpoint defaults to load_from below, the official weights; pass another as the second argument).
 _base_ = [
     'mmseg::deeplabv3/deeplabv3_r50-d8_4xb4-40k_voc12aug-512x512.py',

@@ -1,6 +1,8 @@
-# Faster R-CNN R50-FPN 1x (PASCAL VOC 07+12; 80.4 AP50 clean) from the official mmdet model zoo, evaluated under PGD on the detector's training loss (L∞, ε = 4/255,
-# 50 steps) and defended by the equivariance purifier on the FPN outputs (reference defaults). Other settings:
-#   python tools/test.py configs/equivariance/voc/faster-rcnn_r50_fpn_1x_voc0712_pgd-linf-eps4_equivariance.py [--attack none|dag_linf_eps4_50steps] [--defense none]
+# Faster R-CNN R50-FPN 1x (PASCAL VOC 07+12; 80.4 AP50 clean) from the official mmdet model zoo, evaluated under PGD
+# on the detector's training loss (L∞, ε = 4/255, 50 steps) and defended by the equivariance purifier on the FPN
+# outputs (reference defaults). Other settings:
+#   python tools/test.py configs/equivariance/voc/faster-rcnn_r50_fpn_1x_voc0712_pgd-linf-eps4_equivariance.py \
+#       [--attack none|dag_linf_eps4_50steps] [--defense none]
 # (the checkpoint defaults to load_from below, the official weights; pass another as the second argument).
 _base_ = [
     'mmdet::pascal_voc/faster-rcnn_r50_fpn_1x_voc0712.py',

@@ -1,0 +1,176 @@
+"""Robustness report for one config + checkpoint: a grid of (attack × defense), an ε sweep, a K sweep and a T sweep,
+each cell one ``tools/test.py`` run through the normal runner. Resumable: a finished cell (its ``cell.json``) is not
+recomputed. Writes ``report.md``, ``cells.csv`` / ``cells.json`` and PNG plots (task metric vs ε per defense, and
+vs K).
+
+    python tools/robustness_report.py CONFIG CHECKPOINT [--work-dir DIR] [--attacks ...] [--defenses ...]
+        [--eps 2 4 8] [--num-views 1 2 4 8] [--steps 5 10 20] [--num-images N]
+"""
+import argparse
+import csv
+import hashlib
+import json
+import os
+import os.path as osp
+import sys
+
+ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
+sys.path.insert(0, ROOT)
+
+from mmengine.utils import ProgressBar  # noqa: E402
+
+from mmequi.apis.config import load_component  # noqa: E402
+from tools.demo import run_test  # noqa: E402
+
+TASK_KEYS = ('mIoU', 'coco/bbox_mAP', 'pascal_voc/mAP')
+
+
+def grid(args):
+    """Every cell: dict(attack, defense, attack_opts, defense_opts, sweep)."""
+    cells = [dict(sweep='grid', attack=a, defense=d, attack_opts={}, defense_opts={})
+             for a in args.attacks for d in args.defenses]
+    cells += [dict(sweep='eps', attack=args.sweep_attack, defense=d, attack_opts=dict(eps=e), defense_opts={})
+              for e in args.eps for d in args.defenses]
+    cells += [dict(sweep='K', attack=args.sweep_attack, defense=args.sweep_defense, attack_opts={},
+                   defense_opts=dict(num_views=k)) for k in args.num_views]
+    cells += [dict(sweep='T', attack=args.sweep_attack, defense=args.sweep_defense, attack_opts={},
+                   defense_opts=dict(steps=t)) for t in args.steps]
+    return cells
+
+
+def cell_name(cell):
+    """Stable directory name of a cell (the same settings in two sweeps share one run)."""
+    key = json.dumps({k: cell[k] for k in ('attack', 'defense', 'attack_opts', 'defense_opts')}, sort_keys=True)
+    names = [osp.splitext(osp.basename(cell[k]))[0] for k in ('attack', 'defense')]  # names or file paths
+    return f'{names[0]}__{names[1]}__{hashlib.sha1(key.encode()).hexdigest()[:8]}'
+
+
+def opts_args(flag, opts):
+    return [flag, *[f'{k}={v}' for k, v in opts.items()]] if opts else []
+
+
+def run_cell(args, cell):
+    """Run (or reuse) one cell -> its record."""
+    cell_dir = osp.join(args.work_dir, 'cells', cell_name(cell))
+    done = osp.join(cell_dir, 'cell.json')
+    if osp.isfile(done):
+        with open(done) as f:
+            return dict(json.load(f), sweep=cell['sweep'])
+    command = ['python', 'tools/test.py', args.config, args.checkpoint, '--work-dir', cell_dir,
+               '--attack', cell['attack'], '--defense', cell['defense'],
+               *opts_args('--attack-opts', cell['attack_opts']), *opts_args('--defense-opts', cell['defense_opts'])]
+    options = list(args.cfg_options or [])
+    if args.num_images:
+        options.append(f'test_dataloader.dataset.indices={args.num_images}')
+    if options:
+        command += ['--cfg-options', *options]
+    metrics, robustness, seconds = run_test(command)
+    record = dict(cell, metrics=metrics, settings=robustness.get('settings', {}),
+                  seconds_per_image=robustness.get('seconds_per_image', {}), wall_seconds=seconds,
+                  command=' '.join(command))
+    with open(done, 'w') as f:
+        json.dump(record, f, indent=2)
+    return record
+
+
+def task_metric(record):
+    return next((k, record['metrics'][k]) for k in TASK_KEYS if k in record['metrics'])
+
+
+def write_outputs(args, records):
+    key = task_metric(records[0])[0]
+    rows = []
+    for r in records:
+        attack = load_component('attack', r['attack']) or {}
+        defense = load_component('defense', r['defense']) or {}
+        rows.append(dict(sweep=r['sweep'], attack=r['attack'], defense=r['defense'],
+                         eps=r['attack_opts'].get('eps', attack.get('eps', '')),
+                         K=r['defense_opts'].get('num_views', defense.get('num_views', '')),
+                         T=r['defense_opts'].get('steps', defense.get('steps', '')),
+                         metric=r['metrics'][key], **{f'equivariance_{s}': r['metrics'].get(f'equivariance/{s}', '')
+                                                      for s in ('clean', 'attacked', 'purified')},
+                         seconds_attack=r['seconds_per_image'].get('attack', ''),
+                         seconds_defense=r['seconds_per_image'].get('defense', '')))
+    with open(osp.join(args.work_dir, 'cells.json'), 'w') as f:
+        json.dump(records, f, indent=2)
+    with open(osp.join(args.work_dir, 'cells.csv'), 'w', newline='') as f:
+        writer = csv.DictWriter(f, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows(rows)
+    plots = plot(args, rows, key)
+    header = ['sweep', 'attack', 'defense', 'eps', 'K', 'T', key, 'equi. clean', 'equi. attacked', 'equi. purified',
+              's/img attack', 's/img defense']
+    lines = ['| ' + ' | '.join(header) + ' |', '|' + '---|' * len(header)]
+    for row in rows:
+        values = [row[k] for k in ('sweep', 'attack', 'defense', 'eps', 'K', 'T', 'metric', 'equivariance_clean',
+                                   'equivariance_attacked', 'equivariance_purified', 'seconds_attack',
+                                   'seconds_defense')]
+        lines.append('| ' + ' | '.join(f'{v:.3f}' if isinstance(v, float) else str(v) for v in values) + ' |')
+    attacks = sorted({r['attack'] for r in records if r['attack'] != 'none'})
+    settings = [f'- `{a}`: `{load_component("attack", a)}`' for a in attacks]
+    with open(osp.join(args.work_dir, 'report.md'), 'w') as f:
+        f.write(f'# Robustness report\n\nConfig `{args.config}`, checkpoint `{args.checkpoint}`'
+                f'{f", first {args.num_images} images" if args.num_images else ""}.\n\n## Attacks\n\n'
+                + '\n'.join(settings) + '\n\n## Cells\n\n' + '\n'.join(lines) + '\n\n'
+                + ''.join(f'![{p}]({p})\n' for p in plots))
+    return lines
+
+
+def plot(args, rows, key):
+    import matplotlib
+    matplotlib.use('Agg')
+    import matplotlib.pyplot as plt
+    made = []
+    for sweep, x, name in (('eps', 'eps', 'metric_vs_eps.png'), ('K', 'K', 'metric_vs_K.png'),
+                           ('T', 'T', 'metric_vs_T.png')):
+        points = [r for r in rows if r['sweep'] == sweep]
+        if not points:
+            continue
+        fig, ax = plt.subplots(figsize=(5, 3.5))
+        for defense in sorted({r['defense'] for r in points}):
+            series = sorted((float(r[x]), r['metric']) for r in points if r['defense'] == defense)
+            ax.plot(*zip(*series), marker='o', label=defense)
+        ax.set_xlabel({'eps': 'ε (pixels of 0–255)', 'K': 'K (views)', 'T': 'T (purifier steps)'}[x])
+        ax.set_ylabel(key)
+        ax.legend()
+        ax.grid(alpha=0.3)
+        fig.tight_layout()
+        fig.savefig(osp.join(args.work_dir, name), dpi=100)
+        plt.close(fig)
+        made.append(name)
+    return made
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
+    parser.add_argument('config')
+    parser.add_argument('checkpoint')
+    parser.add_argument('--work-dir')
+    parser.add_argument('--attacks', nargs='+', default=['none', 'pgd_linf_eps4_50steps'])
+    parser.add_argument('--defenses', nargs='+', default=['none', 'equivariance'])
+    parser.add_argument('--sweep-attack', default='pgd_linf_eps4_50steps')
+    parser.add_argument('--sweep-defense', default='equivariance')
+    parser.add_argument('--eps', nargs='*', type=float, default=[])
+    parser.add_argument('--num-views', nargs='*', type=int, default=[])
+    parser.add_argument('--steps', nargs='*', type=int, default=[])
+    parser.add_argument('--num-images', type=int, help='evaluate the first N images of the test split')
+    parser.add_argument('--cfg-options', nargs='+', help='passed on to every tools/test.py run (key=value ...)')
+    args = parser.parse_args(argv)
+    args.work_dir = args.work_dir or osp.join('work_dirs', 'robustness',
+                                              osp.splitext(osp.basename(args.config))[0])
+    os.makedirs(osp.join(args.work_dir, 'cells'), exist_ok=True)
+    cells = grid(args)
+    for cell in cells:  # fail on a bad name before hours of computing
+        load_component('attack', cell['attack']), load_component('defense', cell['defense'])
+    bar = ProgressBar(len(cells))
+    records = []
+    for cell in cells:
+        records.append(run_cell(args, cell))
+        bar.update()
+    lines = write_outputs(args, records)
+    print('\n' + '\n'.join(lines) + f'\n\nreport: {osp.join(args.work_dir, "report.md")}')
+    return records
+
+
+if __name__ == '__main__':
+    main()
