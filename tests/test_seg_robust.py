@@ -146,3 +146,32 @@ def test_bad_settings_name_what_is_wrong(segmentor, kwargs, error, match):
 def test_wrapper_is_test_only(segmentor):
     with pytest.raises(NotImplementedError, match='test-time wrapper'):
         wrap(segmentor).train_step({}, None)
+
+
+def test_hook_wraps_inside_a_distributed_wrapper(segmentor):
+    """RobustTestHook replaces the module inside MMDistributedDataParallel (gloo, one process) and adds the metric."""
+    import socket
+    from types import SimpleNamespace
+
+    import torch.distributed as dist
+    from mmengine.logging import MMLogger
+    from mmengine.model import MMDistributedDataParallel
+
+    from mmequi.evaluation import EquivarianceMetric
+    from mmequi.hooks import RobustTestHook
+
+    with socket.socket() as s:
+        s.bind(('127.0.0.1', 0))
+        port = s.getsockname()[1]
+    dist.init_process_group('gloo', init_method=f'tcp://127.0.0.1:{port}', rank=0, world_size=1)
+    try:
+        ddp = MMDistributedDataParallel(module=segmentor)
+        runner = SimpleNamespace(model=ddp, test_loop=SimpleNamespace(evaluator=SimpleNamespace(metrics=[])),
+                                 logger=MMLogger.get_instance('test_ddp_hook'))
+        RobustTestHook(attack=FAST_ATTACK, defense=FAST_DEFENSE).before_test(runner)
+        assert runner.model is ddp and isinstance(ddp.module, SegRobustModel) and ddp.module.module is segmentor
+        assert [type(m) for m in runner.test_loop.evaluator.metrics] == [EquivarianceMetric]
+        (result, ) = ddp.test_step(batch(1))
+        assert set(result.equivariance_scores) == {'clean', 'attacked', 'purified'}
+    finally:
+        dist.destroy_process_group()

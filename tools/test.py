@@ -31,6 +31,7 @@ def parse_args(argv=None):
     parser.add_argument('--show-dir', help='directory where painted images are saved')
     parser.add_argument('--attack', help='attack config: a name in configs/_base_/attacks, a path, or none')
     parser.add_argument('--defense', help='defense config: a name in configs/_base_/defenses, a path, or none')
+    parser.add_argument('--feature', help='feature map of the equivariance: logits, decode, neck, neck.0, backbone.3, ...')
     parser.add_argument('--attack-opts', nargs='+', action=DictAction, default={},
                         help='override attack settings, e.g. eps=8 steps=10')
     parser.add_argument('--defense-opts', nargs='+', action=DictAction, default={},
@@ -51,8 +52,12 @@ def enable_visualization(cfg, show_dir):
     if hook is None:
         raise ValueError('--show-dir needs a visualization hook in default_hooks')
     hook['draw'] = True
+    # A fixed name ('visualizer' in the mm base runtimes) would make a second run in one process reuse the first
+    # run's visualizer and its save_dir; without it the runner names it after the experiment.
+    cfg.visualizer.pop('name', None)
     if task_scope(cfg) == 'mmseg':  # SegVisualizationHook saves through the visualizer's save_dir
         cfg.visualizer['save_dir'] = show_dir
+        hook['interval'] = 1  # every test image (its default draws one in 50)
     else:  # DetVisualizationHook writes to test_out_dir
         hook['test_out_dir'] = show_dir
 
@@ -65,6 +70,10 @@ def main(argv=None):
     if not cfg.get('load_from'):
         raise ValueError(f'no checkpoint: pass one after the config or set load_from in {args.config}')
     robust = set_robust_test(cfg, args.attack, args.defense, args.attack_opts, args.defense_opts)
+    if args.feature:
+        if robust is None:
+            raise ValueError('--feature needs a robust run (--attack and/or --defense)')
+        robust['feature'] = args.feature
     if robust is not None and args.show_dir:  # side-by-side clean | attacked | purified
         robust['show_dir'] = osp.abspath(args.show_dir)
     elif args.show_dir:
