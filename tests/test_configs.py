@@ -145,4 +145,4 @@ def test_shipped_det_config_runs(tmp_path, data, config):
         keys.append('coco/segm_mAP')
     for key in keys:
         assert key in metrics, (key, metrics)
-    assert 'PGD' in robustness['settings']['attack'] and robustness['settings']['feature'] == 'neck'
+    assert 'PGD' in robustness['settings']['attack'] and robustness['settings']['feature'] == 'neck.0'

@@ -41,6 +41,7 @@ def data_batch(items):
 
 def test_robust_model_for_picks_the_det_wrapper(setup):
     assert robust_model_for(setup[0]) is DetRobustModel
+    assert DetRobustModel(setup[0]).feature == 'neck.0'  # the finest FPN level by default
 
 
 def test_attack_and_defense_bounds_model_untouched(setup):
@@ -139,7 +140,7 @@ def test_one_stage_detectors(setup, base, tmp_path):
     with DefaultScope.overwrite_default_scope('mmdet'):
         torch.manual_seed(0)
         model = DET_MODELS.build(cfg.model).eval()
-    wrapper = DetRobustModel(model, attack=FAST_ATTACK, defense=FAST_DEFENSE, keep_images=True)
+    wrapper = DetRobustModel(model, attack=FAST_ATTACK, defense=FAST_DEFENSE, feature='neck', keep_images=True)
     with torch.no_grad():
         (result, ) = wrapper.test_step(data_batch(setup[1][:1]))
     clean = setup[1][0]['inputs'].float()

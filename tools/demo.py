@@ -97,7 +97,9 @@ def main(argv=None):
     report = osp.join(ROOT, args.work_dir, 'report.md')
     with open(report, 'w') as f:
         f.write('# mmequi demo\n\nAttack: PGD L∞ ε = 4/255, step 1/255, 50 steps, random start, on the undefended '
-                'model. Defense: equivariance purifier, reference defaults (K = 8, T = 20, ε_v = 6/255, logits).\n\n'
+                'model. Defense: equivariance purifier, reference defaults (K = 8, T = 20, ε_v = 6/255), on the logits '
+                '(segmentation) or the FPN outputs (detection). The equivariance score is that of the input the '
+                'model predicted on (clean, attacked or purified).\n\n'
                 + text + '\n\n## Commands\n\n```\n' + '\n'.join(commands) + '\n```\n')
     print('\n' + text + f'\nreport: {report}')
 

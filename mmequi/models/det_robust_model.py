@@ -92,11 +92,13 @@ class DetectionLoss:
 class DetRobustModel(RobustModel):
     """:class:`RobustModel` for any mmdet detector (two-stage, one-stage).
 
-    ``feature``: ``'neck'`` (all FPN levels, each undone by the transform and compared at its own resolution) or
+    ``feature``: ``'neck'`` (all FPN levels, each undone by the transform and compared at its own resolution),
     ``'neck.<i>'`` (level i) or ``'neck.<i>,<j>'`` (a selection), ``'backbone'`` / ``'backbone.<i>'``. Boxes are
-    never the feature: the dense maps are.
+    never the feature: the dense maps are. Default ``'neck.0'``, the finest FPN level (stride 4): on a development
+    split of the synthetic COCO data (seed 7, not the reported val split) it recovered more AP under PGD than all
+    five levels together, the backbone stages, a larger ε_v or fewer views (see docs/results.md).
     """
-    default_feature = 'neck'
+    default_feature = 'neck.0'
     feature_choices = ('neck', 'backbone')
 
     def task_objective(self, sample):

@@ -1,7 +1,7 @@
 # Short from-scratch detection schedule for the demo (2 CPU cores): AdamW, linear warm-up, step decay, one
 # validation at the end (configs that inherit default_runtime set the iteration-based hooks).
 _base_ = ['mmdet::_base_/schedules/schedule_1x.py']
-max_iters = 1800
+max_iters = 1500
 train_cfg = dict(_delete_=True, type='IterBasedTrainLoop', max_iters=max_iters, val_interval=max_iters)
 optim_wrapper = dict(_delete_=True, type='OptimWrapper', optimizer=dict(type='AdamW', lr=1e-3, weight_decay=1e-4),
                      clip_grad=dict(max_norm=10, norm_type=2))
