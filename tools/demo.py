@@ -23,14 +23,14 @@ SETTINGS = [
     ('attacked + defense', ATTACK, DEFENSE, 'purified'),
     ('clean + defense', 'none', DEFENSE, 'purified'),
 ]
-# (row label, config, checkpoint, task metric keys, robust settings run)
+# (row label, config, checkpoint, task metric keys)
 DEMO_MODELS = [
     ('Cityscapes-format FCN-R18', 'configs/demo/fcn_r18-d8_synthetic-cityscapes.py',
-     'checkpoints/fcn_r18-d8_synthetic-cityscapes.pth', ('mIoU', 'aAcc'), True),
+     'checkpoints/fcn_r18-d8_synthetic-cityscapes.pth', ('mIoU', 'aAcc')),
     ('VOC-format FCN-R18', 'configs/demo/fcn_r18-d8_synthetic-voc.py',
-     'checkpoints/fcn_r18-d8_synthetic-voc.pth', ('mIoU', 'aAcc'), True),
+     'checkpoints/fcn_r18-d8_synthetic-voc.pth', ('mIoU', 'aAcc')),
     ('COCO-format Faster R-CNN R18', 'configs/demo/faster-rcnn_r18_fpn_synthetic-coco.py',
-     'checkpoints/faster-rcnn_r18_fpn_synthetic-coco.pth', ('coco/bbox_mAP', 'coco/bbox_mAP_50'), True),
+     'checkpoints/faster-rcnn_r18_fpn_synthetic-coco.pth', ('coco/bbox_mAP', 'coco/bbox_mAP_50')),
 ]
 
 
@@ -73,15 +73,14 @@ def main(argv=None):
     lines = ['| ' + ' | '.join(header) + ' |', '|' + '---|' * len(header)]
     commands, summaries = [], []
     print('\n'.join(lines), flush=True)
-    for label, config, checkpoint, keys, robust in DEMO_MODELS:
+    for label, config, checkpoint, keys in DEMO_MODELS:
         name = osp.splitext(osp.basename(config))[0]
         if args.models and not any(m in name for m in args.models):
             continue
         results = {}
-        for setting, attack, defense, stage in (SETTINGS if robust else SETTINGS[:1]):
+        for setting, attack, defense, stage in SETTINGS:
             work_dir = osp.join(args.work_dir, name, setting.replace(' + ', '_'))
-            extra = ['--attack', attack, '--defense', defense] if robust else []
-            command = test_command(config, checkpoint, work_dir, extra + subset)
+            command = test_command(config, checkpoint, work_dir, ['--attack', attack, '--defense', defense] + subset)
             commands.append(' '.join(shlex.quote(c) for c in command))
             metrics, robustness, _ = run_test(command)
             results[setting] = metrics
@@ -91,8 +90,7 @@ def main(argv=None):
                          f'{fmt(metrics.get(f"equivariance/{stage}"))} | {fmt(seconds.get("attack"))} | '
                          f'{fmt(seconds.get("defense"))} |')
             print(lines[-1], flush=True)
-        if robust:
-            summaries.append(summary(label, keys[0], results))
+        summaries.append(summary(label, keys[0], results))
     text = '\n'.join(lines) + '\n\n' + '\n'.join(summaries)
     report = osp.join(ROOT, args.work_dir, 'report.md')
     with open(report, 'w') as f:

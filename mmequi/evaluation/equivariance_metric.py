@@ -4,6 +4,7 @@ import numpy as np
 from mmengine.evaluator import BaseMetric
 from mmengine.registry import METRICS as MMENGINE_METRICS
 
+from mmequi.models.robust_model import STAGES
 from mmequi.registry import METRICS
 
 
@@ -31,7 +32,7 @@ class EquivarianceMetric(BaseMetric):
             self.results.append(dict(sample['equivariance_scores']))
 
     def compute_metrics(self, results):
-        stages = [s for s in ('clean', 'attacked', 'purified') if all(s in r for r in results)]
+        stages = [s for s in STAGES if all(s in r for r in results)]
         metrics = {stage: float(np.mean([r[stage] for r in results])) for stage in stages}
         if 'attacked' in stages:
             metrics['auc_clean_vs_attacked'] = roc_auc([r['clean'] for r in results],

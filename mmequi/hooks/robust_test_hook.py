@@ -63,8 +63,7 @@ class RobustTestHook(Hook):
         for sample in outputs:
             panels = []
             for stage, image in sample.robust_images.items():
-                pixels = image.float().unsqueeze(0).to(next(self.model.module.parameters()).device)
-                prediction = self.model.predict_pixels(pixels, sample)
+                prediction = self.model.predict_pixels(self.model.to_pixels(image), sample)
                 rgb = image.permute(1, 2, 0).numpy()[..., ::-1].copy()  # BGR tensor -> RGB array
                 height, width = sample.metainfo.get('ori_shape', rgb.shape[:2])
                 rgb = mmcv.imresize(rgb, (width, height))  # predictions are at the original resolution

@@ -11,15 +11,6 @@ from mmequi.registry import MODELS
 from .robust_model import RobustModel
 
 
-def parse_losses(losses):
-    """Sum of every ``loss*`` entry of a detector's loss dict (what mmengine's ``parse_losses`` optimises)."""
-    total = 0
-    for name, value in losses.items():
-        if 'loss' in name:
-            total = total + (sum(v.sum() for v in value) if isinstance(value, (list, tuple)) else value.sum())
-    return total
-
-
 class DetectionLoss:
     """Untargeted detection objective: the detector's training loss against the ground-truth instances, with the
     model kept in eval mode (frozen BN, no parameter change). The test pipeline loads annotations after Resize,
@@ -43,17 +34,15 @@ class DetectionLoss:
         self.dag_targets = None
 
     def inputs(self, pixels):
-        inputs, samples = self.wrapper.preprocess(pixels, copy.deepcopy(self.target))
-        device = inputs.device
-        samples = [s.to(device) for s in samples]
-        return inputs, samples
+        return self.wrapper.preprocess(pixels, copy.deepcopy(self.target))  # the preprocessor moves both to device
 
     def __call__(self, pixels):
         inputs, samples = self.inputs(pixels)
         with torch.random.fork_rng(devices=[]):  # the same RoI sampling at every step; global RNG untouched
             torch.manual_seed(self.seed)
             losses = self.wrapper.module.loss(inputs, samples)
-        return parse_losses(losses).reshape(1)
+        # The total the detector is trained on: mmengine's own sum of its ``loss*`` entries.
+        return self.wrapper.module.parse_losses(losses)[0].reshape(1)
 
     def dag_loss(self, pixels, generator=None, iou_thr=0.3):
         """Dense adversary (Xie et al., ICCV 2017) on a two-stage detector: over the proposals that overlap a

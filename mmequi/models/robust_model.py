@@ -20,7 +20,7 @@ from mmequi.attacks.base import Attack
 from mmequi.equivariance import EquivariancePurifier
 from mmequi.registry import ATTACKS, DEFENSES, MODELS
 
-STAGES = ('clean', 'attacked', 'purified')
+STAGES = ('clean', 'attacked', 'purified')  # the inputs a robust test step may see, in order
 
 
 def build_component(registry, cfg, what):
