@@ -4,7 +4,7 @@ PIP := $(PYTHON) -m pip
 PYTEST_ARGS ?=
 DEMO_ARGS ?=
 
-.PHONY: install deps data demo test clean
+.PHONY: install deps data demo report test clean
 
 # Installs only when something is missing (tools/check_env.py decides; a no-op takes a second).
 install:
@@ -25,6 +25,24 @@ data: install
 
 demo: data
 	$(PYTHON) tools/demo.py $(DEMO_ARGS)
+
+# The robustness report of the Cityscapes-format demo model (docs/robustness/README.md): hours on 2 cores.
+# Resumable: an interrupted run skips the cells it finished. Each part's report.md, cells and plots land in
+# docs/robustness/<part>/.
+REPORT := $(PYTHON) tools/robustness_report.py configs/demo/fcn_r18-d8_synthetic-cityscapes.py \
+	checkpoints/fcn_r18-d8_synthetic-cityscapes.pth
+ROTATION := configs/demo/defenses/rotation_fcn_r18-d8_synthetic-cityscapes.py
+REPORT_PARTS := cityscapes-full cityscapes-adaptive-10 cityscapes-through-defense-1
+report: data
+	$(REPORT) --work-dir work_dirs/report/cityscapes-full --attacks none pgd_linf_eps4_50steps \
+		--defenses none equivariance invariance random_noise $(ROTATION) --eps 2 4 8 --num-views 1 2 4 8
+	$(REPORT) --work-dir work_dirs/report/cityscapes-adaptive-10 --num-images 10 --attacks none \
+		pgd_linf_eps4_50steps equivariance_aware_pgd_linf_eps4_50steps --defenses none equivariance --lams 0.1 1 10
+	$(REPORT) --work-dir work_dirs/report/cityscapes-through-defense-1 --num-images 1 --attacks none \
+		pgd_linf_eps4_50steps bpda_eot4_linf_eps4_50steps full_gradient_linf_eps4_50steps --defenses none equivariance
+	for part in $(REPORT_PARTS); do mkdir -p docs/robustness/$$part && \
+		cp work_dirs/report/$$part/report.md work_dirs/report/$$part/cells.* work_dirs/report/$$part/*.png \
+		docs/robustness/$$part/ 2>/dev/null || true; done
 
 test: install
 	$(PYTHON) -m pytest tests $(PYTEST_ARGS)

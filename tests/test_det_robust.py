@@ -147,3 +147,21 @@ def test_one_stage_detectors(setup, base, tmp_path):
     assert 0 < (result.robust_images['attacked'].float() - clean).abs().max() <= 4
     assert len(wrapper.feature_fn(clean[None])) == 5 and 'pred_instances' in result
     assert all(p.grad is None for p in model.parameters())
+
+
+@pytest.mark.parametrize('attack', [
+    dict(type='EquivarianceAwarePGD', lam=1.0, eps=4, step_size=1, steps=1),
+    dict(type='BPDA', eot=2, eps=4, step_size=1, steps=1),
+    dict(type='FullGradientPGD', eps=4, step_size=1, steps=1),
+])
+def test_adaptive_attacks_run_against_the_defended_detector(setup, attack):
+    """The adaptive attacks differentiate the detector's own loss through (or around) the purifier on neck.0."""
+    model, items = setup
+    wrapper = DetRobustModel(model, attack=attack, defense=dict(FAST_DEFENSE, steps=1), score=False,
+                             keep_images=True)
+    with torch.no_grad():
+        (result, ) = wrapper.test_step(data_batch(items[:1]))
+    clean = items[0]['inputs'].float()
+    attacked = result.robust_images['attacked'].float()
+    assert 0 < (attacked - clean).abs().max() <= 4
+    assert 'pred_instances' in result

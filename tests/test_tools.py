@@ -76,22 +76,53 @@ def test_robustness_report_grid_is_resumable(tmp_path, repo_root):
     data_root = str(generate_cityscapes(tmp_path / 'data', num_train=1, num_val=1))
     attack = tmp_path / 'pgd_tiny.py'
     attack.write_text("attack = dict(type='PGD', eps=4, step_size=1, steps=1)\n")
+    adaptive = tmp_path / 'aware_tiny.py'
+    adaptive.write_text("attack = dict(type='EquivarianceAwarePGD', lam=1.0, eps=4, step_size=1, steps=1)\n")
     defense = tmp_path / 'equi_tiny.py'
     defense.write_text("defense = dict(type='EquivariancePurifier', num_views=2, steps=1)\n")
     argv = [osp.join(repo_root, SEG_CITYSCAPES), osp.join(repo_root, 'checkpoints/fcn_r18-d8_synthetic-cityscapes.pth'),
             '--work-dir', str(tmp_path / 'report'), '--attacks', str(attack), '--defenses', 'none', str(defense),
-            '--sweep-attack', str(attack), '--sweep-defense', str(defense), '--eps', '2', '--num-views', '1',
+            '--sweep-attack', str(attack), '--sweep-defense', str(defense), '--eps', '2', '4', '--num-views', '1',
+            '--adaptive-attack', str(adaptive), '--lams', '0.5',
             '--cfg-options', f'test_dataloader.dataset.data_root={data_root}']
     records = robustness_report.main(argv)
-    assert [r['sweep'] for r in records] == ['grid', 'grid', 'eps', 'eps', 'K']
+    assert [r['sweep'] for r in records] == ['grid'] * 2 + ['eps'] * 4 + ['K', 'lambda']
     assert all('mIoU' in r['metrics'] for r in records)
-    assert records[3]['settings']['attack'].startswith('PGD(eps=2.0')
+    assert records[2]['settings']['attack'].startswith('PGD(eps=2.0')
+    assert records[7]['settings']['attack'].startswith('EquivarianceAwarePGD') and records[7]['images'] == 1
+    assert records[7]['attack_opts'] == dict(lam=0.5)
     report = tmp_path / 'report'
-    assert (report / 'report.md').read_text().count('\n| ') >= 6
-    assert (report / 'metric_vs_eps.png').is_file() and (report / 'metric_vs_K.png').is_file()
-    with open(report / 'cells.csv') as f:
-        assert len(f.read().strip().splitlines()) == 6
     runs = sorted(report.rglob('metrics.json'))
+    assert len(runs) == 6  # ε = 4 is the attack's own ε: those two sweep cells are the grid's runs
+    assert records[4]['metrics'] == records[0]['metrics'] and records[5]['metrics'] == records[1]['metrics']
+    assert (report / 'report.md').read_text().count('\n| ') >= 9
+    for plot in ('eps', 'K', 'lambda'):
+        assert (report / f'metric_vs_{plot}.png').is_file()
+    with open(report / 'cells.csv') as f:
+        assert len(f.read().strip().splitlines()) == 9
     again = robustness_report.main(argv)  # resumed: every cell is read back, none recomputed
     assert sorted(report.rglob('metrics.json')) == runs
     assert [r['metrics'] for r in again] == [r['metrics'] for r in records]
+
+
+def test_robustness_report_grid_has_no_adaptive_attack_without_a_defense():
+    import argparse
+    from tools import robustness_report
+    args = argparse.Namespace(attacks=['none', 'pgd_linf_eps4_50steps', 'bpda_eot4_linf_eps4_50steps'],
+                              defenses=['none', 'equivariance'], sweep_attack='pgd_linf_eps4_50steps',
+                              sweep_defense='equivariance', eps=[], num_views=[], steps=[], lams=[],
+                              adaptive_attack='equivariance_aware_pgd_linf_eps4_50steps', num_images=None)
+    pairs = [(c['attack'], c['defense']) for c in robustness_report.grid(args)]
+    assert pairs == [('none', 'none'), ('none', 'equivariance'), ('pgd_linf_eps4_50steps', 'none'),
+                     ('pgd_linf_eps4_50steps', 'equivariance'), ('bpda_eot4_linf_eps4_50steps', 'equivariance')]
+
+
+def test_demo_report_links_the_robustness_report(tmp_path, repo_root, monkeypatch):
+    """The demo's report.md links the committed robustness report (the link must resolve from where it is written)."""
+    from tools import demo
+    canned = ({'mIoU': 50.0, 'aAcc': 90.0, 'equivariance/clean': 30.0}, {'seconds_per_image': {}}, 0.0)
+    monkeypatch.setattr(demo, 'run_test', lambda command: canned)
+    demo.main(['--work-dir', str(tmp_path / 'demo'), '--models', 'cityscapes'])
+    text = (tmp_path / 'demo' / 'report.md').read_text()
+    (target, ) = [line.split('](')[1].split(')')[0] for line in text.splitlines() if demo.ROBUSTNESS_REPORT in line]
+    assert osp.isfile(osp.join(tmp_path, 'demo', target))

@@ -16,6 +16,7 @@ import time
 
 ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 ATTACK, DEFENSE = 'pgd_linf_eps4_50steps', 'equivariance'
+ROBUSTNESS_REPORT = 'docs/robustness/README.md'  # adaptive attacks, baselines, sweeps: `make report`
 # (setting, --attack, --defense, the stage whose equivariance score describes the predicted input)
 SETTINGS = [
     ('clean', 'none', 'none', 'clean'),
@@ -98,8 +99,12 @@ def main(argv=None):
                 'model. Defense: equivariance purifier, reference defaults (K = 8, T = 20, ε_v = 6/255), on the logits '
                 '(segmentation) or the FPN outputs (detection). The equivariance score is that of the input the '
                 'model predicted on (clean, attacked or purified).\n\n'
-                + text + '\n\n## Commands\n\n```\n' + '\n'.join(commands) + '\n```\n')
-    print('\n' + text + f'\nreport: {report}')
+                + text + f'\n\nAdaptive attacks (equivariance-aware PGD, BPDA + EOT, full gradient), the baselines and '
+                f'the ε / K curves of the Cityscapes-format model: [{ROBUSTNESS_REPORT}]'
+                f'({osp.relpath(osp.join(ROOT, ROBUSTNESS_REPORT), osp.dirname(report))}) (`make report`).\n'
+                '\n## Commands\n\n```\n' + '\n'.join(commands) + '\n```\n')
+    print('\n' + text + f'\nreport: {report}\nrobustness report (adaptive attacks, baselines, sweeps): '
+          f'{osp.join(ROOT, ROBUSTNESS_REPORT)}')
 
 
 def summary(label, key, results):

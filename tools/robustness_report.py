@@ -4,7 +4,7 @@ recomputed. Writes ``report.md``, ``cells.csv`` / ``cells.json`` and PNG plots (
 vs K).
 
     python tools/robustness_report.py CONFIG CHECKPOINT [--work-dir DIR] [--attacks ...] [--defenses ...]
-        [--eps 2 4 8] [--num-views 1 2 4 8] [--steps 5 10 20] [--num-images N]
+        [--eps 2 4 8] [--num-views 1 2 4 8] [--steps 5 10 20] [--lams 0.1 1 10] [--num-images N]
 """
 import argparse
 import csv
@@ -19,30 +19,52 @@ sys.path.insert(0, ROOT)
 
 from mmengine.utils import ProgressBar  # noqa: E402
 
+import mmequi  # noqa: F401,E402  (fills the registries)
 from mmequi.apis.config import load_component  # noqa: E402
+from mmequi.registry import ATTACKS  # noqa: E402
 from tools.demo import run_test  # noqa: E402
 
 TASK_KEYS = ('mIoU', 'coco/bbox_mAP', 'pascal_voc/mAP')
 
 
+def needs_defense(attack):
+    cfg = load_component('attack', attack)
+    return cfg is not None and getattr(ATTACKS.get(cfg['type']), 'needs_defense', False)
+
+
 def grid(args):
-    """Every cell: dict(attack, defense, attack_opts, defense_opts, sweep)."""
+    """Every cell: dict(attack, defense, attack_opts, defense_opts, sweep). An adaptive attack (it attacks the
+    defense) has no cell without a defense."""
     cells = [dict(sweep='grid', attack=a, defense=d, attack_opts={}, defense_opts={})
-             for a in args.attacks for d in args.defenses]
+             for a in args.attacks for d in args.defenses if d != 'none' or not needs_defense(a)]
     cells += [dict(sweep='eps', attack=args.sweep_attack, defense=d, attack_opts=dict(eps=e), defense_opts={})
               for e in args.eps for d in args.defenses]
     cells += [dict(sweep='K', attack=args.sweep_attack, defense=args.sweep_defense, attack_opts={},
                    defense_opts=dict(num_views=k)) for k in args.num_views]
     cells += [dict(sweep='T', attack=args.sweep_attack, defense=args.sweep_defense, attack_opts={},
                    defense_opts=dict(steps=t)) for t in args.steps]
-    return cells
+    cells += [dict(sweep='lambda', attack=args.adaptive_attack, defense=args.sweep_defense, attack_opts=dict(lam=v),
+                   defense_opts={}) for v in args.lams]
+    return [dict(cell, num_images=args.num_images) for cell in cells]
 
 
 def cell_name(cell):
-    """Stable directory name of a cell (the same settings in two sweeps share one run)."""
-    key = json.dumps({k: cell[k] for k in ('attack', 'defense', 'attack_opts', 'defense_opts')}, sort_keys=True)
-    names = [osp.splitext(osp.basename(cell[k]))[0] for k in ('attack', 'defense')]  # names or file paths
+    """Stable directory name of a cell. Options equal to the component's own value are dropped, so the same settings
+    in two sweeps (e.g. ε = 4 in the ε sweep and the grid's default ε = 4 attack) share one run."""
+    key = {k: cell[k] for k in ('attack', 'defense')}
+    for kind in ('attack', 'defense'):
+        component = load_component(kind, cell[kind]) or {}
+        key[f'{kind}_opts'] = {k: v for k, v in cell[f'{kind}_opts'].items() if component.get(k) != v}
+    if cell.get('num_images'):  # a subset run never stands in for a full one
+        key['num_images'] = cell['num_images']
+    key = json.dumps(key, sort_keys=True)
+    names = [short(cell[k]) for k in ('attack', 'defense')]  # names or file paths
     return f'{names[0]}__{names[1]}__{hashlib.sha1(key.encode()).hexdigest()[:8]}'
+
+
+def short(name):
+    """A component's display name: a config file path shows as its file name."""
+    return osp.splitext(osp.basename(name))[0]
 
 
 def opts_args(flag, opts):
@@ -66,7 +88,8 @@ def run_cell(args, cell):
         command += ['--cfg-options', *options]
     metrics, robustness, seconds = run_test(command)
     record = dict(cell, metrics=metrics, settings=robustness.get('settings', {}),
-                  seconds_per_image=robustness.get('seconds_per_image', {}), wall_seconds=seconds,
+                  seconds_per_image=robustness.get('seconds_per_image', {}), images=robustness.get('images'),
+                  peak_memory=robustness.get('peak_memory', {}), wall_seconds=seconds,
                   command=' '.join(command))
     with open(done, 'w') as f:
         json.dump(record, f, indent=2)
@@ -83,14 +106,17 @@ def write_outputs(args, records):
     for r in records:
         attack = load_component('attack', r['attack']) or {}
         defense = load_component('defense', r['defense']) or {}
-        rows.append(dict(sweep=r['sweep'], attack=r['attack'], defense=r['defense'],
+        rows.append(dict(sweep=r['sweep'], attack=short(r['attack']), defense=short(r['defense']),
                          eps=r['attack_opts'].get('eps', attack.get('eps', '')),
                          K=r['defense_opts'].get('num_views', defense.get('num_views', '')),
                          T=r['defense_opts'].get('steps', defense.get('steps', '')),
+                         lam=r['attack_opts'].get('lam', attack.get('lam', '')), images=r.get('images', ''),
                          metric=r['metrics'][key], **{f'equivariance_{s}': r['metrics'].get(f'equivariance/{s}', '')
                                                       for s in ('clean', 'attacked', 'purified')},
+                         auc_clean_vs_attacked=r['metrics'].get('equivariance/auc_clean_vs_attacked', ''),
                          seconds_attack=r['seconds_per_image'].get('attack', ''),
-                         seconds_defense=r['seconds_per_image'].get('defense', '')))
+                         seconds_defense=r['seconds_per_image'].get('defense', ''),
+                         peak_memory_mib=r.get('peak_memory', {}).get('mib', '')))
     with open(osp.join(args.work_dir, 'cells.json'), 'w') as f:
         json.dump(records, f, indent=2)
     with open(osp.join(args.work_dir, 'cells.csv'), 'w', newline='') as f:
@@ -98,21 +124,25 @@ def write_outputs(args, records):
         writer.writeheader()
         writer.writerows(rows)
     plots = plot(args, rows, key)
-    header = ['sweep', 'attack', 'defense', 'eps', 'K', 'T', key, 'equi. clean', 'equi. attacked', 'equi. purified',
-              's/img attack', 's/img defense']
+    header = ['sweep', 'attack', 'defense', 'ε', 'K', 'T', 'λ', 'images', key, 'equi. clean', 'equi. attacked',
+              'equi. purified', 'AUC clean vs attacked', 's/img attack', 's/img defense', 'peak MiB']
     lines = ['| ' + ' | '.join(header) + ' |', '|' + '---|' * len(header)]
     for row in rows:
-        values = [row[k] for k in ('sweep', 'attack', 'defense', 'eps', 'K', 'T', 'metric', 'equivariance_clean',
-                                   'equivariance_attacked', 'equivariance_purified', 'seconds_attack',
-                                   'seconds_defense')]
+        values = [row[k] for k in ('sweep', 'attack', 'defense', 'eps', 'K', 'T', 'lam', 'images', 'metric',
+                                   'equivariance_clean', 'equivariance_attacked', 'equivariance_purified',
+                                   'auc_clean_vs_attacked', 'seconds_attack', 'seconds_defense', 'peak_memory_mib')]
         lines.append('| ' + ' | '.join(f'{v:.3f}' if isinstance(v, float) else str(v) for v in values) + ' |')
-    attacks = sorted({r['attack'] for r in records if r['attack'] != 'none'})
-    settings = [f'- `{a}`: `{load_component("attack", a)}`' for a in attacks]
+    components = []
+    for kind in ('attack', 'defense'):
+        names = sorted({r[kind] for r in records if r[kind] != 'none'})
+        components.append('\n'.join(f'- `{short(n)}`: `{load_component(kind, n)}`' for n in names) or '- none')
     with open(osp.join(args.work_dir, 'report.md'), 'w') as f:
         f.write(f'# Robustness report\n\nConfig `{args.config}`, checkpoint `{args.checkpoint}`'
-                f'{f", first {args.num_images} images" if args.num_images else ""}.\n\n## Attacks\n\n'
-                + '\n'.join(settings) + '\n\n## Cells\n\n' + '\n'.join(lines) + '\n\n'
-                + ''.join(f'![{p}]({p})\n' for p in plots))
+                f'{f", first {args.num_images} images" if args.num_images else ""}. Each cell is one '
+                '`tools/test.py` run (`cells.json` holds its command). Adaptive attacks attack the defended model; '
+                'sweeps change one setting (option overrides in `cells.json`) and keep the others as listed.\n\n'
+                '## Attacks\n\n' + components[0] + '\n\n## Defenses\n\n' + components[1] + '\n\n## Cells\n\n'
+                + '\n'.join(lines) + '\n\n' + ''.join(f'![{p}]({p})\n' for p in plots))
     return lines
 
 
@@ -122,7 +152,7 @@ def plot(args, rows, key):
     import matplotlib.pyplot as plt
     made = []
     for sweep, x, name in (('eps', 'eps', 'metric_vs_eps.png'), ('K', 'K', 'metric_vs_K.png'),
-                           ('T', 'T', 'metric_vs_T.png')):
+                           ('T', 'T', 'metric_vs_T.png'), ('lambda', 'lam', 'metric_vs_lambda.png')):
         points = [r for r in rows if r['sweep'] == sweep]
         if not points:
             continue
@@ -130,7 +160,10 @@ def plot(args, rows, key):
         for defense in sorted({r['defense'] for r in points}):
             series = sorted((float(r[x]), r['metric']) for r in points if r['defense'] == defense)
             ax.plot(*zip(*series), marker='o', label=defense)
-        ax.set_xlabel({'eps': 'ε (pixels of 0–255)', 'K': 'K (views)', 'T': 'T (purifier steps)'}[x])
+        ax.set_xlabel({'eps': 'ε (pixels of 0–255)', 'K': 'K (views)', 'T': 'T (purifier steps)',
+                       'lam': f'λ of {args.adaptive_attack}'}[x])
+        if x == 'lam':
+            ax.set_xscale('log')
         ax.set_ylabel(key)
         ax.legend()
         ax.grid(alpha=0.3)
@@ -153,6 +186,9 @@ def main(argv=None):
     parser.add_argument('--eps', nargs='*', type=float, default=[])
     parser.add_argument('--num-views', nargs='*', type=int, default=[])
     parser.add_argument('--steps', nargs='*', type=int, default=[])
+    parser.add_argument('--adaptive-attack', default='equivariance_aware_pgd_linf_eps4_50steps',
+                        help='the attack of the λ sweep')
+    parser.add_argument('--lams', nargs='*', type=float, default=[], help='λ sweep of --adaptive-attack')
     parser.add_argument('--num-images', type=int, help='evaluate the first N images of the test split')
     parser.add_argument('--cfg-options', nargs='+', help='passed on to every tools/test.py run (key=value ...)')
     args = parser.parse_args(argv)

@@ -13,13 +13,13 @@ from .base import Attack
 
 
 def defense_of(objective, attack):
-    """(defense, feature_fn) of the wrapper that built ``objective``; the adaptive attacks need both."""
+    """(defense, the feature_fn the defense optimises) of the wrapper that built ``objective``."""
     wrapper = getattr(objective, 'wrapper', None)
     defense = getattr(wrapper, 'defense', None)
     if defense is None:
         raise ValueError(f'{type(attack).__name__} is an adaptive attack: it needs a RobustModel with a defense '
                          '(set defense=... in RobustTestHook / --defense)')
-    return defense, wrapper.feature_fn
+    return defense, wrapper.defense_feature_fn
 
 
 @ATTACKS.register_module()
@@ -28,6 +28,7 @@ class EquivarianceAwarePGD(Attack):
     purifier finds nothing to repair. The score is computed on the *perturbed* image (the reference code computes it
     on the clean one, where its gradient w.r.t. δ is zero and the attack degenerates to plain PGD), over fresh random
     draws of the defense's own transforms at every step (EOT over the views)."""
+    needs_defense = True
 
     def __init__(self, lam=1.0, **kwargs):
         super().__init__(**kwargs)
@@ -50,6 +51,7 @@ class EquivarianceAwarePGD(Attack):
 class ThroughDefenseAttack(Attack):
     """PGD on the task loss of the *purified* image, averaged over ``eot`` purifier runs (the purifier is random:
     random start, annealed noise, random views). Subclasses say how the purifier is differentiated."""
+    needs_defense = True
 
     def __init__(self, eot=1, **kwargs):
         if isinstance(eot, bool) or not isinstance(eot, int) or eot < 1:

@@ -59,6 +59,7 @@ class Attack:
     leaves pixels outside ``valid_mask`` untouched. Subclasses override :meth:`loss` (what is maximised at a step)
     and :meth:`direction` (how the gradient becomes a step direction). Plain PGD uses both defaults.
     """
+    needs_defense = False  # adaptive attacks attack the defended model: without a defense they are undefined
 
     def __init__(self, eps=4.0, step_size=1.0, steps=50, norm='linf', random_start=True, pixel_range=(0.0, 255.0)):
         if not (isinstance(eps, numbers.Real) and math.isfinite(eps) and eps >= 0):

@@ -7,9 +7,11 @@
 import json
 import os
 import os.path as osp
+import resource
 
 import mmcv
 import numpy as np
+import torch
 from mmengine.hooks import Hook
 from mmengine.model import is_model_wrapper
 from mmengine.registry import HOOKS as MMENGINE_HOOKS
@@ -17,6 +19,14 @@ from mmengine.registry import HOOKS as MMENGINE_HOOKS
 from mmequi.evaluation import EquivarianceMetric
 from mmequi.models import RobustModel, robust_model_for
 from mmequi.registry import HOOKS
+
+
+def peak_memory(model):
+    """Peak memory of the run in MiB: CUDA memory allocated on the model's GPU, else the process's peak RSS."""
+    device = next(model.parameters()).device
+    if device.type == 'cuda':
+        return dict(device=str(device), mib=torch.cuda.max_memory_allocated(device) / 2 ** 20)
+    return dict(device='cpu (process peak RSS)', mib=resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2 ** 10)
 
 
 @MMENGINE_HOOKS.register_module()
@@ -74,11 +84,12 @@ class RobustTestHook(Hook):
 
     def after_test_epoch(self, runner, metrics=None):
         settings = dict(self.settings, attack=repr(self.model.attack), defense=repr(self.model.defense),
-                        feature=self.model.feature)
+                        feature=self.model.feature, defense_feature=self.model.defense_feature)
         seconds = {key: float(np.mean([s[key] for s in self.seconds]))
                    for key in ('attack', 'defense') if self.seconds and key in self.seconds[0]}
         out = osp.join(runner.log_dir, 'robustness.json')
         with open(out, 'w') as f:
             json.dump(dict(settings=settings, metrics={k: float(v) for k, v in (metrics or {}).items()},
-                           seconds_per_image=seconds, images=len(self.seconds)), f, indent=2, default=str)
+                           seconds_per_image=seconds, images=len(self.seconds), peak_memory=peak_memory(self.model)),
+                      f, indent=2, default=str)
         runner.logger.info(f'robustness results written to {out}')

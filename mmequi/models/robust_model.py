@@ -67,6 +67,8 @@ class RobustModel(BaseModel):
         self.attack = build_component(ATTACKS, attack, 'attack')
         self.defense = build_component(DEFENSES, defense, 'defense')
         self.feature = self.check_feature(self.default_feature if feature is None else feature)
+        # A defense with a feature of its own (the rotation baseline's head was trained on one) purifies on that.
+        self.defense_feature = self.check_feature(getattr(self.defense, 'feature', None) or self.feature)
         self.seed = int(seed)
         self.score = bool(score)
         self.keep_images = bool(keep_images)
@@ -139,7 +141,8 @@ class RobustModel(BaseModel):
             seconds['attack'] = time.perf_counter() - start
         if self.defense is not None:
             start = time.perf_counter()
-            pixels = stages['purified'] = self.defense.purify(pixels, self.feature_fn, self.generator(seed, 2))
+            pixels = stages['purified'] = self.defense.purify(pixels, self.defense_feature_fn,
+                                                              self.generator(seed, 2))
             seconds['defense'] = time.perf_counter() - start
         result = self.predict_pixels(pixels, sample)
         result.set_field(seconds, 'robust_seconds')
@@ -155,6 +158,10 @@ class RobustModel(BaseModel):
     def feature_fn(self, pixels):
         """Feature map(s) of ``pixels`` on which the equivariance is measured (``self.feature``)."""
         return self.features(self.normalise(pixels), self.feature)
+
+    def defense_feature_fn(self, pixels):
+        """The feature map(s) the defense optimises (``self.defense_feature``)."""
+        return self.features(self.normalise(pixels), self.defense_feature)
 
     def features(self, inputs, feature):
         raise NotImplementedError
