@@ -39,6 +39,12 @@ def data_batch(items):
     return pseudo_collate(copy.deepcopy(items))
 
 
+def first_objective(wrapper, items):
+    """(task objective, clean 1×C×H×W pixels) of the first test image."""
+    item = data_batch(items[:1])
+    return wrapper.task_objective(item['data_samples'][0]), wrapper.to_pixels(item['inputs'][0])
+
+
 def test_robust_model_for_picks_the_det_wrapper(setup):
     assert robust_model_for(setup[0]) is DetRobustModel
     assert DetRobustModel(setup[0]).feature == 'neck.0'  # the finest FPN level by default
@@ -64,9 +70,7 @@ def test_attack_and_defense_bounds_model_untouched(setup):
 def test_detection_loss_is_deterministic_and_rises_under_attack(setup):
     model, items = setup
     wrapper = DetRobustModel(model, attack=dict(type='PGD', eps=8, step_size=2, steps=3), score=False)
-    item = data_batch(items[:1])
-    objective = wrapper.task_objective(item['data_samples'][0])
-    clean = wrapper.to_pixels(item['inputs'][0])
+    objective, clean = first_objective(wrapper, items)
     with torch.no_grad():
         first, second = objective(clean), objective(clean)
     assert torch.equal(first, second)  # RoI sampling seeded: the same loss every call
@@ -87,9 +91,7 @@ def test_gt_boxes_are_moved_to_network_input_coordinates(setup):
 def test_dag_attack_lowers_the_margin_of_true_classes(setup):
     model, items = setup
     wrapper = DetRobustModel(model, attack=dict(type='DAG', eps=4, step_size=1, steps=3), score=False)
-    item = data_batch(items[:1])
-    objective = wrapper.task_objective(item['data_samples'][0])
-    clean = wrapper.to_pixels(item['inputs'][0])
+    objective, clean = first_objective(wrapper, items)
     generator = torch.Generator().manual_seed(0)
     with torch.no_grad():
         before = objective.dag_loss(clean, generator)

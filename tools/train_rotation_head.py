@@ -22,22 +22,18 @@ from mmengine.utils import ProgressBar  # noqa: E402
 
 import mmequi  # noqa: F401,E402  (registers mmequi, allow-lists checkpoint types)
 from mmequi.apis.config import DictAction, load_config  # noqa: E402
-from mmequi.equivariance.rotation import NUM_ROTATIONS, RotationHead, pool, save_rotation_head  # noqa: E402
+from mmequi.equivariance.rotation import RotationHead, rotation_features, save_rotation_head  # noqa: E402
 from mmequi.models import robust_model_for  # noqa: E402
 
 
 def pooled_rotations(wrapper, feature, batch):
     """Every image of a dataloader batch in its four rotations -> (pooled features 4B×C, labels 4B); the model is
     frozen, so no graph is kept."""
-    pooled, labels = [], []
+    def feature_fn(pixels):
+        return wrapper.features(wrapper.normalise(pixels), feature)
     with torch.no_grad():
-        for image in batch['inputs']:
-            pixels = wrapper.to_pixels(image)
-            for k in range(NUM_ROTATIONS):
-                rotated = torch.rot90(pixels, k, dims=(2, 3))
-                pooled.append(pool(wrapper.features(wrapper.normalise(rotated), feature)))
-                labels.append(k)
-    return torch.cat(pooled), torch.tensor(labels, device=pooled[0].device)
+        pooled, labels = zip(*[rotation_features(feature_fn, wrapper.to_pixels(image)) for image in batch['inputs']])
+    return torch.cat(pooled), torch.cat(labels)
 
 
 def accuracy(head, wrapper, feature, loader):

@@ -73,13 +73,15 @@ class EquivariancePurifier(Attack):
             direction = direction - anneal * random_tensor('normal', grad.shape, grad, generator)
         return direction
 
+    def objective(self, feature_fn, images, generator):
+        """What the purifier maximises, per image -> Tensor[B]: the equivariance score of Eq. 2. Baselines with
+        the same loop override this alone."""
+        return compute_equivariance_score(feature_fn, images, self.transforms, generator, self.pooled)
+
     def _score_fn(self, feature_fn, generator):
         if not callable(feature_fn):
             raise ValueError(f'feature_fn must be callable, got {type(feature_fn).__name__}')
-
-        def score(images):
-            return compute_equivariance_score(feature_fn, images, self.transforms, generator, self.pooled)
-        return score
+        return lambda images: self.objective(feature_fn, images, generator)
 
 
 @DEFENSES.register_module()

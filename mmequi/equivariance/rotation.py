@@ -34,15 +34,18 @@ class RotationHead(nn.Module):
         return self.mlp(pooled)
 
 
+def rotation_features(feature_fn, images):
+    """Pooled features of the four rotations of every image -> (4B×C, rotation-major; labels 4B). Rotating the
+    pixels is exact (no interpolation) and needs no mask."""
+    pooled = torch.cat([pool(feature_fn(torch.rot90(images, k, dims=(2, 3)))) for k in range(NUM_ROTATIONS)])
+    labels = torch.arange(NUM_ROTATIONS, device=pooled.device).repeat_interleave(images.shape[0])
+    return pooled, labels
+
+
 def rotation_loss(head, feature_fn, images):
-    """Mean cross-entropy of the head over the four rotations of each image -> Tensor[B]. Rotating the pixels is
-    exact (no interpolation) and needs no mask."""
-    losses = []
-    for k in range(NUM_ROTATIONS):
-        logits = head(pool(feature_fn(torch.rot90(images, k, dims=(2, 3)))))
-        target = torch.full((images.shape[0],), k, dtype=torch.long, device=logits.device)
-        losses.append(F.cross_entropy(logits, target, reduction='none'))
-    return torch.stack(losses, 1).mean(1)
+    """Mean cross-entropy of the head over the four rotations of each image -> Tensor[B]."""
+    pooled, labels = rotation_features(feature_fn, images)
+    return F.cross_entropy(head(pooled), labels, reduction='none').view(NUM_ROTATIONS, -1).mean(0)
 
 
 def save_rotation_head(path, head, meta):
@@ -84,14 +87,10 @@ class RotationPurifier(EquivariancePurifier):
         self.head, self.meta = load_rotation_head(head)
         self.feature = self.meta['feature']
 
-    def _score_fn(self, feature_fn, generator):
-        if not callable(feature_fn):
-            raise ValueError(f'feature_fn must be callable, got {type(feature_fn).__name__}')
-
-        def score(images):  # higher is better for the shared loop: the negative rotation loss
-            self.head.to(images.device)
-            return -rotation_loss(self.head, feature_fn, images)
-        return score
+    def objective(self, feature_fn, images, generator):
+        """Higher is better for the shared loop: the negative rotation loss."""
+        self.head.to(images.device)
+        return -rotation_loss(self.head, feature_fn, images)
 
     def __repr__(self):
         return (f'{type(self).__name__}(head={self.head_path!r}, feature={self.feature!r}, eps={self.eps}, '
