@@ -36,7 +36,13 @@ setup(
     description='Test-time robustness through equivariance for OpenMMLab segmentation and detection models',
     long_description=open('README.md').read() if osp.exists('README.md') else '',
     long_description_content_type='text/markdown',
-    packages=find_packages(exclude=('tests', 'tests.*', 'configs', 'tools')),
+    packages=find_packages(exclude=('tests', 'tests.*', 'configs', 'tools', 'testbed', 'testbed.*')),
+    # The attack/defense/model configs ship with the package: mmequi/.mim/configs links to configs/ in a checkout
+    # (the wheel gets copies), so `mmequi-test --attack NAME` and `_base_ = ['mmequi::_base_/...']` resolve after
+    # a plain `pip install .`.
+    package_data={'mmequi': ['.mim/model-index.yml', '.mim/configs/*/*.py', '.mim/configs/*/*/*.py',
+                             '.mim/configs/*/*/*/*.py']},
+    entry_points={'console_scripts': ['mmequi-test = mmequi.apis.test:main']},
     python_requires='>=3.9',
     install_requires=install_requires,
     extras_require={'tests': ['pytest', 'hypothesis']},

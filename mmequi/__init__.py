@@ -8,6 +8,6 @@ from .version import __version__
 
 allow_mmengine_checkpoints()
 
-from . import attacks, equivariance, evaluation, hooks, models  # noqa: E402,F401  (register on import)
+from . import attacks, defenses, equivariance, evaluation, hooks, models  # noqa: E402,F401  (register on import)
 
 __all__ = ['__version__']

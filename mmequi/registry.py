@@ -1,21 +1,29 @@
-"""mmequi's registries.
+"""mmequi's registries: the new concepts, each in a registry of its own scope ('mmequi').
 
-Model wrappers, hooks and metrics are children of mmengine's root registries (as in mmseg, mmdet and
-mmyolo), so they resolve under ``default_scope='mmseg'`` and ``'mmdet'`` alike. Equivariance transforms,
-attacks and defenses are new concepts with registries of their own.
+Equivariance transforms, attacks and defenses are looked up here, by :func:`build`. The test-time wrappers, the hook
+and the metric are registered once each where mmseg/mmdet runners look for them: ``SegRobustModel`` in mmseg's
+``MODELS``, ``DetRobustModel`` in mmdet's, ``RobustTestHook`` and ``EquivarianceMetric`` in mmengine's root ``HOOKS``
+/ ``METRICS`` (found under ``default_scope='mmseg'`` and ``'mmdet'`` alike).
 """
-from mmengine.registry import HOOKS as MMENGINE_HOOKS
-from mmengine.registry import METRICS as MMENGINE_METRICS
-from mmengine.registry import MODELS as MMENGINE_MODELS
 from mmengine.registry import Registry
 
-MODELS = Registry('model', parent=MMENGINE_MODELS, locations=['mmequi.models'])
-HOOKS = Registry('hook', parent=MMENGINE_HOOKS, locations=['mmequi.hooks'])
-METRICS = Registry('metric', parent=MMENGINE_METRICS, locations=['mmequi.evaluation'])
-
 # Geometric / photometric transforms that know their inverse on feature maps.
-EQUI_TRANSFORMS = Registry('equivariance transform', locations=['mmequi.equivariance'])
-# Adversarial attacks (PGD, MIM, SegPGD, ...), built from ``configs/_base_/attacks``.
-ATTACKS = Registry('attack', locations=['mmequi.attacks'])
+EQUI_TRANSFORMS = Registry('equivariance transform', scope='mmequi', locations=['mmequi.equivariance'])
+# Adversarial attacks (PGD, MIM, SegPGD, DAG, adaptive), built from ``mmequi::_base_/attacks`` configs.
+ATTACKS = Registry('attack', scope='mmequi', locations=['mmequi.attacks'])
 # Test-time defenses (the equivariance purifier and the baselines).
-DEFENSES = Registry('defense', locations=['mmequi.equivariance'])
+DEFENSES = Registry('defense', scope='mmequi', locations=['mmequi.defenses'])
+
+
+def build(registry: Registry, cfg: dict, what: str = None):
+    """``registry.build(cfg)`` in mmequi's own scope, whatever the caller's default scope (mmseg, mmdet): these
+    registries have no mmseg/mmdet children to switch to. Unknown types and keys get one message naming them."""
+    what = what or registry.name
+    name = cfg['type']
+    if isinstance(name, str) and registry.get(name) is None:
+        raise ValueError(f'unknown {what} type {name!r}; registered: {sorted(registry.module_dict)}')
+    try:
+        return registry.build(dict(cfg, _scope_='mmequi'))
+    except TypeError as err:  # an unexpected config key (mmengine prefixes the class and its file)
+        cls = registry.get(name) if isinstance(name, str) else name
+        raise TypeError(f'bad {what} config for {cls.__name__}: {str(err).split(": ", 1)[-1]}') from None

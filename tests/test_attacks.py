@@ -11,7 +11,6 @@ from torch import nn
 from mmequi.attacks import MIM, PGD, Attack, SegPGD
 from mmequi.registry import ATTACKS
 
-torch.set_num_threads(1)
 
 ATTACK_CLASSES = [PGD, MIM, SegPGD]
 

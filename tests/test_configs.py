@@ -13,8 +13,8 @@ from mmdet.registry import MODELS as DET_MODELS
 from mmseg.registry import MODELS as SEG_MODELS
 
 import mmequi  # noqa: F401
-from mmequi.synthetic import generate_cityscapes, generate_coco, generate_voc
-from mmequi.synthetic.coco import COCO_CLASSES
+from testbed import generate_cityscapes, generate_coco, generate_voc
+from testbed import COCO_CLASSES
 from tools import test as test_tool
 
 ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))

@@ -1,4 +1,4 @@
-"""The equivariance score of method.md, Eq. 2."""
+"""The equivariance score of docs/method.md, Eq. 2."""
 import pytest
 import torch
 from hypothesis import given, settings
@@ -8,7 +8,6 @@ from torch import nn
 from mmequi.equivariance import (EquiTransform, HFlip, Identity, Resize, Rotate, compute_equivariance_score,
                                  equivariance_score, reference_transforms, view_features)
 
-torch.set_num_threads(1)
 
 
 class PointwiseNet(nn.Module):

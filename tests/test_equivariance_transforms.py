@@ -1,4 +1,4 @@
-"""Transforms that know their inverse: g⁻¹(F(g(x))) realigns features with F(x) (method.md, Eq. 2)."""
+"""Transforms that know their inverse: g⁻¹(F(g(x))) realigns features with F(x) (docs/method.md, Eq. 2)."""
 import math
 
 import pytest
@@ -12,7 +12,6 @@ from mmequi.equivariance import (ColorJitter, Compose, EquiTransform, HFlip, Ide
 from mmequi.equivariance.transforms import rotate
 from mmequi.registry import EQUI_TRANSFORMS
 
-torch.set_num_threads(1)
 
 SETTINGS = settings(max_examples=20, deadline=None, derandomize=True)
 

@@ -1,4 +1,4 @@
-"""The equivariance purifier (method.md, Algorithm 1) and the random-noise baseline."""
+"""The equivariance purifier (docs/method.md, Algorithm 1) and the random-noise and invariance baselines."""
 import copy
 
 import pytest
@@ -7,12 +7,11 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from torch import nn
 
-from mmequi.attacks import PGD
-from mmequi.equivariance import (EquivariancePurifier, HFlip, RandomNoiseDefense, Resize, Rotate,
-                                 compute_equivariance_score)
+from mmequi.attacks import PGD, Attack
+from mmequi.defenses import Defense, EquivariancePurifier, InvariancePurifier, RandomNoiseDefense
+from mmequi.equivariance import EquivarianceScorer, HFlip, Resize, Rotate, compute_equivariance_score
 from mmequi.registry import DEFENSES
 
-torch.set_num_threads(1)
 
 FAST_VIEWS = [HFlip(), Rotate(15), Resize(0.5)]
 
@@ -51,7 +50,7 @@ def test_purified_images_stay_in_the_ball_the_range_and_off_the_padding(batch, h
     feature_fn, _ = small_net()
     images = images_like(batch, height, width, seed)
     valid = padding_mask(batch, height, width, pad, pad // 2)
-    purifier = EquivariancePurifier(FAST_VIEWS, eps=eps, steps=2, norm=norm, pooled=pooled)
+    purifier = (InvariancePurifier if pooled else EquivariancePurifier)(FAST_VIEWS, eps=eps, steps=2, norm=norm)
     out = purifier.purify(images, feature_fn, torch.Generator().manual_seed(seed), valid_mask=valid)
     delta = out - images
     assert out.shape == images.shape and not out.requires_grad
@@ -62,7 +61,7 @@ def test_purified_images_stay_in_the_ball_the_range_and_off_the_padding(batch, h
 
 
 def algorithm_1(images, feature_fn, views, eps, steps, step_size, generator):
-    """method.md's Algorithm 1 written out literally, drawing random numbers in the purifier's order."""
+    """docs/method.md's Algorithm 1 written out literally, drawing random numbers in the purifier's order."""
     delta = (2 * torch.rand(images.shape, generator=generator) - 1) * eps
     delta = (images + delta).clamp(0, 255) - images
     for t in range(steps):
@@ -88,7 +87,7 @@ def test_purifier_is_algorithm_1(step_size):
 
 
 def test_every_iterate_stays_in_the_range_and_off_the_padding(monkeypatch):
-    import mmequi.equivariance.purifier as purifier_module
+    import mmequi.equivariance.objectives as purifier_module
     seen, score = [], purifier_module.compute_equivariance_score
 
     def spy(feature_fn, images, *args, **kwargs):
@@ -152,7 +151,7 @@ def test_purification_restores_the_equivariance_an_attack_removed():
     assert mean_score(attacked) < mean_score(clean) - 0.1
     assert mean_score(purified) > mean_score(attacked) + 0.1
     with torch.no_grad():  # the reporting score of the defense agrees
-        assert purifier.score(purified, feature_fn, torch.Generator().manual_seed(2)).shape == (1,)
+        assert EquivarianceScorer(views)(purified, feature_fn, torch.Generator().manual_seed(2)).shape == (1,)
 
 
 def test_same_seed_same_output_and_different_seed_different_output():
@@ -212,12 +211,21 @@ def test_random_noise_defense_stays_in_the_box():
 
 def test_build_from_config_and_reference_views():
     purifier = DEFENSES.build(dict(type='EquivariancePurifier', num_views=6, eps=9.0, steps=5))
-    assert len(purifier.transforms) == 6 and purifier.eps == 9.0 and purifier.steps == 5
-    assert len(EquivariancePurifier().transforms) == 8
+    assert len(purifier.objective.transforms) == 6 and purifier.eps == 9.0 and purifier.steps == 5
+    assert len(EquivariancePurifier().objective.transforms) == 8
     assert EquivariancePurifier().step_size == 255.0 and EquivariancePurifier().eps == 6.0
     custom = DEFENSES.build(dict(type='EquivariancePurifier', transforms=[dict(type='HFlip')]))
-    assert isinstance(custom.transforms[0], HFlip)
+    assert isinstance(custom.objective.transforms[0], HFlip)
     assert isinstance(DEFENSES.build(dict(type='RandomNoiseDefense', eps=3.0)), RandomNoiseDefense)
+
+
+def test_roles_are_siblings():
+    # A defense is no attack, and a baseline is a defense with another objective, not an equivariance purifier.
+    for name, cls in DEFENSES.module_dict.items():
+        assert issubclass(cls, Defense) and not issubclass(cls, Attack), name
+        assert cls is EquivariancePurifier or not issubclass(cls, EquivariancePurifier), name
+    assert set(DEFENSES.module_dict) >= {'EquivariancePurifier', 'InvariancePurifier', 'RandomNoiseDefense',
+                                         'RotationPurifier'}
 
 
 @pytest.mark.parametrize('kwargs, match', [

@@ -1,17 +1,13 @@
 """The rotation self-supervision baseline: head, loss, purifier, its training tool and the wrapper's feature choice."""
-import os.path as osp
-
 import pytest
 import torch
+from conftest import ROTATION_HEAD as DEMO_HEAD
+from conftest import SEG_CHECKPOINT as DEMO_CHECKPOINT
+from conftest import SEG_CONFIG as DEMO_CONFIG
 from torch import nn
 
-from mmequi.equivariance import RotationHead, RotationPurifier, load_rotation_head, rotation_loss, save_rotation_head
-from mmequi.equivariance.rotation import pool
-
-ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
-DEMO_CONFIG = osp.join(ROOT, 'configs/demo/fcn_r18-d8_synthetic-cityscapes.py')
-DEMO_CHECKPOINT = osp.join(ROOT, 'checkpoints/fcn_r18-d8_synthetic-cityscapes.pth')
-DEMO_HEAD = osp.join(ROOT, 'checkpoints/rotation-head_fcn_r18-d8_synthetic-cityscapes.pth')
+from mmequi.defenses import RotationHead, RotationPurifier, load_rotation_head, rotation_loss, save_rotation_head
+from mmequi.defenses.rotation import pool
 
 
 def small_features(seed=0):
@@ -69,10 +65,10 @@ def test_purification_lowers_the_rotation_loss_within_the_bounds(tmp_path):
     purified = purifier.purify(images, feature_fn, torch.Generator().manual_seed(0))
     assert (purified - images).abs().max() <= 6 + 1e-4
     assert purified.min() >= 0 and purified.max() <= 255
-    before = rotation_loss(purifier.head, feature_fn, images)
-    after = rotation_loss(purifier.head, feature_fn, purified)
+    before = rotation_loss(purifier.objective.head, feature_fn, images)
+    after = rotation_loss(purifier.objective.head, feature_fn, purified)
     assert (after < before).all()
-    assert all(p.grad is None for p in purifier.head.parameters())
+    assert all(p.grad is None for p in purifier.objective.head.parameters())
 
 
 def test_unrolled_rotation_purifier_matches_and_passes_gradients(tmp_path):
@@ -88,19 +84,9 @@ def test_unrolled_rotation_purifier_matches_and_passes_gradients(tmp_path):
 
 
 @pytest.fixture(scope='module')
-def demo_wrapper():
-    from mmengine.config import Config
-    from mmengine.registry import DefaultScope
-    from mmengine.runner import load_checkpoint
-    from mmseg.registry import MODELS as SEG_MODELS
-
-    import mmequi  # noqa: F401
+def demo_wrapper(demo_segmentor):
     from mmequi.models import SegRobustModel
-    cfg = Config.fromfile(DEMO_CONFIG)
-    with DefaultScope.overwrite_default_scope('mmseg'):
-        model = SEG_MODELS.build(cfg.model).eval()
-    load_checkpoint(model, DEMO_CHECKPOINT, map_location='cpu')
-    return SegRobustModel(model, defense=dict(type='RotationPurifier', head=DEMO_HEAD, steps=2), score=False)
+    return SegRobustModel(demo_segmentor, defense=dict(type='RotationPurifier', head=DEMO_HEAD, steps=2), score=False)
 
 
 def test_wrapper_purifies_on_the_heads_feature_and_scores_on_its_own(demo_wrapper):
@@ -121,18 +107,18 @@ def test_a_defense_feature_the_model_does_not_have_is_refused(tmp_path, demo_wra
 def test_committed_demo_head_tells_rotations_apart(demo_wrapper):
     """The committed head on synthetic Cityscapes-format images it never saw (seeded, not the generated split):
     well above the 0.25 of chance."""
-    from mmequi.synthetic.cityscapes import render_scene
+    from testbed.cityscapes import render_scene
     from tools.train_rotation_head import pooled_rotations
     import numpy as np
     scenes = [render_scene(np.random.default_rng(1000 + i), i, 128, 256)[0] for i in range(3)]  # BGR, as loaded
     images = [torch.from_numpy(np.ascontiguousarray(scene)).permute(2, 0, 1) for scene in scenes]
     pooled, labels = pooled_rotations(demo_wrapper, demo_wrapper.defense_feature, dict(inputs=images))
-    accuracy = (demo_wrapper.defense.head(pooled).argmax(1) == labels).float().mean()
+    accuracy = (demo_wrapper.defense.objective.head(pooled).argmax(1) == labels).float().mean()
     assert accuracy >= 0.5
 
 
 def test_training_tool_writes_a_head_the_purifier_loads(tmp_path):
-    from mmequi.synthetic import generate_cityscapes
+    from testbed import generate_cityscapes
     from tools import train_rotation_head
     data_root = str(generate_cityscapes(tmp_path / 'data', num_train=4, num_val=2))
     out = str(tmp_path / 'head.pth')

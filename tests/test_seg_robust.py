@@ -2,31 +2,25 @@
 feature layers, config errors, and the hook in a real mmengine test run."""
 import copy
 import json
-import os.path as osp
 
 import pytest
 import torch
 from mmengine.config import Config
-from mmseg.registry import MODELS as SEG_MODELS
-from mmseg.structures import SegDataSample
 from mmengine.structures import PixelData
+from mmseg.structures import SegDataSample
+
+from conftest import SEG_CONFIG
 
 import mmequi  # noqa: F401
 from mmequi.models import SegRobustModel, robust_model_for
 
-ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
-DEMO = osp.join(ROOT, 'configs/demo/fcn_r18-d8_synthetic-cityscapes.py')
 FAST_ATTACK = dict(type='PGD', eps=4, step_size=1, steps=3)
 FAST_DEFENSE = dict(type='EquivariancePurifier', num_views=2, eps=6, steps=2)
 
 
-@pytest.fixture(scope='module')
-def segmentor():
-    cfg = Config.fromfile(DEMO)
-    torch.manual_seed(0)
-    model = SEG_MODELS.build(cfg.model)
-    model.init_weights()
-    return model.eval()
+@pytest.fixture
+def segmentor(demo_segmentor):
+    return demo_segmentor
 
 
 def make_sample(height, width, seed, name):
@@ -117,6 +111,17 @@ def test_feature_layers(segmentor, feature, levels):
         assert out[0].shape == (1, 19, 4, 8)  # output stride 8, before upsampling
     if feature == 'decode':
         assert out[0].shape[1] == segmentor.decode_head.conv_seg.in_channels
+
+
+def test_normalise_is_the_preprocessors_bgr_to_rgb_and_mean_std(segmentor):
+    """Features see exactly what the model sees: the dataloader's BGR pixels swapped to RGB, then (x − mean) / std
+    with the config's RGB statistics, and no padding."""
+    preprocessor = Config.fromfile(SEG_CONFIG).model.data_preprocessor
+    assert preprocessor.bgr_to_rgb
+    pixels = torch.rand(2, 3, 30, 62) * 255
+    mean, std = torch.tensor(preprocessor.mean).view(3, 1, 1), torch.tensor(preprocessor.std).view(3, 1, 1)
+    expected = (pixels[:, [2, 1, 0]] - mean) / std
+    assert torch.allclose(wrap(segmentor).normalise(pixels), expected, atol=1e-5)
 
 
 def test_decode_feature_hook_is_removed(segmentor):

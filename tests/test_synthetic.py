@@ -13,9 +13,9 @@ from mmengine.registry import DefaultScope
 from PIL import Image
 from pycocotools import mask as mask_utils
 
-from mmequi.synthetic import (CITYSCAPES_CLASSES, COCO_CLASSES, GENERATORS, VOC_CLASSES,
-                              generate_cityscapes, generate_coco, generate_voc)
-from mmequi.synthetic.voc import MIN_PIXELS, voc_box, voc_palette
+from testbed import (CITYSCAPES_CLASSES, COCO_CLASSES, GENERATORS, VOC_CLASSES,
+                     generate_cityscapes, generate_coco, generate_voc)
+from testbed import MIN_PIXELS, voc_box, voc_palette
 from tools import generate_data
 
 SMALL = dict(num_train=4, num_val=2)

@@ -5,7 +5,7 @@ import os.path as osp
 
 import pytest
 
-from mmequi.synthetic import generate_cityscapes, generate_coco, generate_voc
+from testbed import generate_cityscapes, generate_coco, generate_voc
 from tools import test as test_tool
 from tools import train as train_tool
 

@@ -14,7 +14,7 @@ import time
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, REPO_ROOT)  # runs from a checkout without installing mmequi
 
-from mmequi.synthetic import GENERATORS  # noqa: E402
+from testbed import GENERATORS  # noqa: E402
 
 
 def parse_args(argv=None):

@@ -1,91 +1,13 @@
-"""Evaluate an mmseg or mmdet model (the config's ``default_scope`` says which).
+"""Evaluate an mmseg or mmdet model, clean, attacked and/or defended: ``mmequi-test`` run from a checkout.
 
-    python tools/test.py CONFIG [CHECKPOINT] [--attack NAME|none] [--defense NAME|none] [--attack-opts k=v ...]
-        [--defense-opts k=v ...] [--work-dir DIR] [--show-dir DIR] [--cfg-options k=v ...]
-
-``--attack`` / ``--defense`` pick ``configs/_base_/attacks/NAME.py`` / ``configs/_base_/defenses/NAME.py`` (or a
-path to such a file; ``none`` turns it off) and run the model through mmequi's ``RobustTestHook``, so one model
-config serves clean, attacked and defended runs. Metrics are printed and written as JSON under the work dir
-(``metrics.json``; robust runs also write ``robustness.json``).
+    python tools/test.py CONFIG [CHECKPOINT] [--attack NAME|none] [--defense NAME|none] ...  (see --help)
 """
-import argparse
-import json
-import os
 import os.path as osp
 import sys
 
 sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))  # run from a checkout without install
 
-import mmequi  # noqa: F401,E402  (registers mmequi, allow-lists checkpoint types)
-from mmengine.registry import RUNNERS  # noqa: E402
-from mmengine.runner import Runner  # noqa: E402
-
-from mmequi.apis.config import DictAction, load_config, set_robust_test, task_scope  # noqa: E402
-
-
-def parse_args(argv=None):
-    parser = argparse.ArgumentParser(description='Test (and evaluate) an mmseg/mmdet model')
-    parser.add_argument('config', help='test config file path')
-    parser.add_argument('checkpoint', nargs='?', help="checkpoint file (path or URL); default: the config's load_from")
-    parser.add_argument('--work-dir', help='the dir to save evaluation results')
-    parser.add_argument('--show-dir', help='directory where painted images are saved')
-    parser.add_argument('--attack', help='attack config: a name in configs/_base_/attacks, a path, or none')
-    parser.add_argument('--defense', help='defense config: a name in configs/_base_/defenses, a path, or none')
-    parser.add_argument('--feature', help='feature map of the equivariance: logits, decode, neck, neck.0, backbone.3, ...')
-    parser.add_argument('--attack-opts', nargs='+', action=DictAction, default={},
-                        help='override attack settings, e.g. eps=8 steps=10')
-    parser.add_argument('--defense-opts', nargs='+', action=DictAction, default={},
-                        help='override defense settings, e.g. num_views=4 steps=10')
-    parser.add_argument('--cfg-options', nargs='+', action=DictAction,
-                        help='override settings in the config, key=value pairs')
-    parser.add_argument('--launcher', choices=['none', 'pytorch', 'slurm', 'mpi'], default='none')
-    parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
-    args = parser.parse_args(argv)
-    if 'LOCAL_RANK' not in os.environ:
-        os.environ['LOCAL_RANK'] = str(args.local_rank)
-    return args
-
-
-def enable_visualization(cfg, show_dir):
-    """Turn on the codebase's visualization hook and send its images to ``show_dir``."""
-    hook = cfg.default_hooks.get('visualization')
-    if hook is None:
-        raise ValueError('--show-dir needs a visualization hook in default_hooks')
-    hook['draw'] = True
-    # A fixed name ('visualizer' in the mm base runtimes) would make a second run in one process reuse the first
-    # run's visualizer and its save_dir; without it the runner names it after the experiment.
-    cfg.visualizer.pop('name', None)
-    if task_scope(cfg) == 'mmseg':  # SegVisualizationHook saves through the visualizer's save_dir
-        cfg.visualizer['save_dir'] = show_dir
-        hook['interval'] = 1  # every test image (its default draws one in 50)
-    else:  # DetVisualizationHook writes to test_out_dir
-        hook['test_out_dir'] = show_dir
-
-
-def main(argv=None):
-    args = parse_args(argv)
-    cfg = load_config(args.config, args.cfg_options, args.work_dir, args.launcher)
-    if args.checkpoint:
-        cfg.load_from = args.checkpoint
-    if not cfg.get('load_from'):
-        raise ValueError(f'no checkpoint: pass one after the config or set load_from in {args.config}')
-    robust = set_robust_test(cfg, args.attack, args.defense, args.attack_opts, args.defense_opts)
-    if args.feature:
-        if robust is None:
-            raise ValueError('--feature needs a robust run (--attack and/or --defense)')
-        robust['feature'] = args.feature
-    if robust is not None and args.show_dir:  # side-by-side clean | attacked | purified
-        robust['show_dir'] = osp.abspath(args.show_dir)
-    elif args.show_dir:
-        enable_visualization(cfg, osp.abspath(args.show_dir))
-    runner = Runner.from_cfg(cfg) if 'runner_type' not in cfg else RUNNERS.build(cfg)
-    metrics = runner.test()
-    out = osp.join(runner.log_dir, 'metrics.json')
-    with open(out, 'w') as f:
-        json.dump({k: float(v) for k, v in metrics.items()}, f, indent=2)
-    runner.logger.info(f'metrics written to {out}')
-    return metrics
-
+from mmequi.apis.test import main, parse_args  # noqa: E402,F401
 
 if __name__ == '__main__':
     main()

@@ -22,7 +22,7 @@ from mmengine.utils import ProgressBar  # noqa: E402
 
 import mmequi  # noqa: F401,E402  (registers mmequi, allow-lists checkpoint types)
 from mmequi.apis.config import DictAction, load_config  # noqa: E402
-from mmequi.equivariance.rotation import RotationHead, rotation_features, save_rotation_head  # noqa: E402
+from mmequi.defenses.rotation import RotationHead, rotation_features, save_rotation_head  # noqa: E402
 from mmequi.models import robust_model_for  # noqa: E402
 
 

@@ -6,7 +6,7 @@ _base_ = [
     'mmdet::_base_/default_runtime.py', '../_base_/schedules/cpu_det_iters.py'
 ]
 data_root = 'data/synthetic/coco/'
-# The six COCO categories the generator draws (mmequi.synthetic.coco.COCO_CLASSES), in COCO id order.
+# The six COCO categories the generator draws (testbed.COCO_CLASSES), in COCO id order.
 metainfo = dict(classes=('person', 'car', 'stop sign', 'dog', 'bottle', 'clock'))
 image_scale = (192, 160)  # (w, h): the generator's image size
 model = dict(roi_head=dict(bbox_head=dict(num_classes=len(metainfo['classes']))))

@@ -15,11 +15,36 @@ def task_scope(cfg):
     return scope
 
 
-def load_config(path, cfg_options=None, work_dir=None, launcher='none'):
-    """Read a config as mmseg's/mmdet's tools do: ``--cfg-options`` merged, ``--work-dir`` (else
-    ``work_dirs/<config name>``), and the launcher."""
+# The configs shipped with the package (package data; in a checkout, a link to the repository's configs/).
+CONFIG_ROOT = osp.join(osp.dirname(osp.dirname(osp.abspath(__file__))), '.mim', 'configs')
+BASE_DIR = osp.join(CONFIG_ROOT, '_base_')
+
+
+def config_path(path):
+    """A config file path, or ``mmequi::<path>`` inside the installed configs (``mmequi::demo/<name>.py``)."""
+    if path.startswith('mmequi::'):
+        path = osp.join(CONFIG_ROOT, path[len('mmequi::'):])
     if not osp.isfile(path):
         raise FileNotFoundError(f'config file not found: {path}')
+    return path
+
+
+def check_cfg_options(cfg_options):
+    """``--cfg-options attack.X=...`` / ``defense.X=...`` would be silently ignored: the hook copied ``attack`` and
+    ``defense`` when the config was read. Refuse them, naming the option that works."""
+    for key in cfg_options or {}:
+        kind = key.split('.')[0]
+        if kind in ('attack', 'defense'):
+            raise ValueError(f'--cfg-options {key}: the RobustTestHook copied `{kind}` when the config was read, so '
+                             f'this would be ignored; use --{kind}-opts {key.partition(".")[2] or "KEY"}=VALUE '
+                             f'(or --{kind} NAME)')
+
+
+def load_config(path, cfg_options=None, work_dir=None, launcher='none'):
+    """Read a config as mmseg's/mmdet's tools do: ``--cfg-options`` merged, ``--work-dir`` (else
+    ``work_dirs/<config name>``), and the launcher. ``path`` may be ``mmequi::<path in the shipped configs>``."""
+    path = config_path(path)
+    check_cfg_options(cfg_options)
     cfg = Config.fromfile(path)
     if cfg_options:
         cfg.merge_from_dict(cfg_options)
@@ -33,7 +58,6 @@ def load_config(path, cfg_options=None, work_dir=None, launcher='none'):
 
 
 ROBUST_HOOK = 'RobustTestHook'
-BASE_DIR = osp.join(osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__)))), 'configs', '_base_')
 
 
 def robust_hook_entry(cfg):
@@ -45,7 +69,7 @@ def robust_hook_entry(cfg):
 
 
 def load_component(kind, name):
-    """``attack`` / ``defense`` config from ``configs/_base_/{kind}s/<name>.py`` or a file path; 'none' -> None."""
+    """``attack`` / ``defense`` config from the shipped ``_base_/{kind}s/<name>.py`` or a file path; 'none' -> None."""
     if name.lower() == 'none':
         return None
     path = name if name.endswith('.py') else osp.join(BASE_DIR, f'{kind}s', f'{name}.py')

@@ -1,7 +1,8 @@
 """Momentum iterative method (Dong et al., CVPR 2018)."""
+from mmequi.loop import per_image_norm
 from mmequi.registry import ATTACKS
 
-from .base import Attack, per_image_norm
+from .base import Attack
 
 
 @ATTACKS.register_module()

@@ -16,11 +16,10 @@ class SegPGD(Attack):
     Needs ``objective.pixel_losses(images) -> (ce B×h×w, correct B×h×w bool, valid B×h×w bool)``.
     """
 
-    def perturb(self, images, objective, generator=None, valid_mask=None):
+    def bind(self, objective, context, generator):
         if not callable(getattr(objective, 'pixel_losses', None)):
             raise ValueError('SegPGD needs a segmentation objective with pixel_losses() returning (ce_map, correct, '
                              f'valid) B×h×w maps; got {type(objective).__name__}')
-        return super().perturb(images, objective, generator, valid_mask)
 
     def loss(self, objective, adv, step):
         ce, correct, valid = objective.pixel_losses(adv)
@@ -31,4 +30,4 @@ class SegPGD(Attack):
         lam = step / (2 * self.steps)
         weight = torch.where(correct.bool(), 1.0 - lam, lam).to(ce.dtype) * valid.to(ce.dtype)
         count = valid.flatten(1).sum(1).clamp_min(1).to(ce.dtype)
-        return ((ce * weight).flatten(1).sum(1) / count).sum()
+        return (ce * weight).flatten(1).sum(1) / count

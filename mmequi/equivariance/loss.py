@@ -1,4 +1,4 @@
-"""The equivariance score of method.md, Eq. 2: how well the views ``f_i = g_i⁻¹(F(g_i(x)))`` agree.
+"""The equivariance score of docs/method.md, Eq. 2: how well the views ``f_i = g_i⁻¹(F(g_i(x)))`` agree.
 
 Higher is more equivariant; its maximum is (number of view pairs) × (number of feature levels). The purifier
 minimises its negative (Algorithm 1).

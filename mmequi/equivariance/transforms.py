@@ -1,4 +1,4 @@
-"""Transforms g of the image that know how to undo themselves on feature maps (method.md, "Idea" and Eq. 2).
+"""Transforms g of the image that know how to undo themselves on feature maps (docs/method.md, "Idea" and Eq. 2).
 
 A view is ``f = g⁻¹(F(g(x)))``: :meth:`EquiTransform.apply` computes ``g(x)`` on pixel images (differentiable,
 because the purifier back-propagates through it) and :meth:`EquiTransform.invert` computes ``g⁻¹`` on the feature
@@ -14,7 +14,7 @@ import math
 import torch
 import torch.nn.functional as F
 
-from mmequi.registry import EQUI_TRANSFORMS
+from mmequi.registry import EQUI_TRANSFORMS, build
 
 
 def uniform(low, high, generator=None):
@@ -269,21 +269,14 @@ class Compose(EquiTransform):
         return features, mask
 
 
-def build_transform(cfg):
+def build_transform(cfg) -> EquiTransform:
     """An :class:`EquiTransform` from a dict config (``dict(type='Rotate', max_angle=15)``) or an instance."""
     if isinstance(cfg, EquiTransform):
         return cfg
     if not isinstance(cfg, dict) or 'type' not in cfg:
         raise ValueError(f"an equivariance transform must be a dict with a 'type' key or an EquiTransform, "
                          f'got {cfg!r}')
-    kind = cfg['type']
-    # Looked up directly rather than through Registry.build, which under default_scope='mmseg'/'mmdet' warns that
-    # this registry has no such child scope.
-    cls = EQUI_TRANSFORMS.get(kind) if isinstance(kind, str) else kind
-    if not (isinstance(cls, type) and issubclass(cls, EquiTransform)):
-        raise ValueError(f'unknown equivariance transform type {kind!r}; known: '
-                         f'{sorted(EQUI_TRANSFORMS.module_dict)}')
-    return cls(**{key: value for key, value in cfg.items() if key != 'type'})
+    return build(EQUI_TRANSFORMS, cfg)
 
 
 def build_transforms(cfgs):
@@ -297,7 +290,7 @@ _REFERENCE_JITTER = (0.8, 1.2)
 
 
 def reference_transforms(num_views=8, pixel_range=(0.0, 255.0), channel_order='bgr'):
-    """Configs of views 1..num_views of method.md's reference table (the identity view 0 is implicit).
+    """Configs of views 1..num_views of docs/method.md's reference views (the identity view 0 is implicit).
     K = 8 for adversarially trained models, the first six for vanilla ones."""
     jitter = _REFERENCE_JITTER
     views = [

@@ -1,11 +1,10 @@
-"""Mean equivariance score (method.md, Eq. 2) of the clean, attacked and purified inputs of a robust test run,
+"""Mean equivariance score (docs/method.md, Eq. 2) of the clean, attacked and purified inputs of a robust test run,
 and how well the score alone tells clean from attacked images (ROC-AUC)."""
 import numpy as np
 from mmengine.evaluator import BaseMetric
-from mmengine.registry import METRICS as MMENGINE_METRICS
+from mmengine.registry import METRICS
 
 from mmequi.models.robust_model import STAGES
-from mmequi.registry import METRICS
 
 
 def roc_auc(positives, negatives):
@@ -16,8 +15,7 @@ def roc_auc(positives, negatives):
     return float((pos > neg).mean() + 0.5 * (pos == neg).mean())
 
 
-@MMENGINE_METRICS.register_module()
-@METRICS.register_module()
+@METRICS.register_module()  # mmengine's root registry: found under default_scope mmseg and mmdet alike
 class EquivarianceMetric(BaseMetric):
     """Reads the ``equivariance_scores`` that :class:`mmequi.models.RobustModel` stores per image and reports
     ``equivariance/<stage>`` (mean score per stage) and ``equivariance/auc_clean_vs_attacked`` (ROC-AUC of the

@@ -14,11 +14,10 @@ import numpy as np
 import torch
 from mmengine.hooks import Hook
 from mmengine.model import is_model_wrapper
-from mmengine.registry import HOOKS as MMENGINE_HOOKS
+from mmengine.registry import HOOKS
 
 from mmequi.evaluation import EquivarianceMetric
 from mmequi.models import RobustModel, robust_model_for
-from mmequi.registry import HOOKS
 
 
 def peak_memory(model):
@@ -29,8 +28,7 @@ def peak_memory(model):
     return dict(device='cpu (process peak RSS)', mib=resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2 ** 10)
 
 
-@MMENGINE_HOOKS.register_module()
-@HOOKS.register_module()
+@HOOKS.register_module()  # mmengine's root registry: found by mmseg and mmdet runners alike
 class RobustTestHook(Hook):
     """Wraps the runner's model in ``before_test`` (after the checkpoint is loaded) in the task's
     :class:`RobustModel` (``SegRobustModel`` for segmentors, ``DetRobustModel`` for detectors), adds

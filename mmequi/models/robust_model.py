@@ -4,44 +4,43 @@ Shaped like mmengine's ``BaseTTAModel`` (model/wrappers/test_time_aug.py): it ho
 ``self.module`` and only overrides ``test_step``. Task subclasses (``SegRobustModel``, ``DetRobustModel``) say
 what the attack maximises and which feature map the equivariance is measured on.
 
-Pixel space (method.md): the dataloader's CHW BGR uint8 images become float [0, 255] tensors; attack and purifier
+Pixel space (docs/method.md, "Pixel space in OpenMMLab"): the dataloader's CHW BGR uint8 images become float [0, 255] tensors; attack and purifier
 perturb those, and the model's own data preprocessor normalises (and pads) inside every forward, so ε is in the
 pixel units users think in and the padding is never perturbed.
 """
 import copy
 import time
 import zlib
+from typing import List, Optional, Sequence, Tuple, Union
 
 import torch
 import torch.nn as nn
 from mmengine.model import BaseModel
+from mmengine.structures import BaseDataElement
 
-from mmequi.attacks.base import Attack
-from mmequi.equivariance import EquivariancePurifier
-from mmequi.registry import ATTACKS, DEFENSES, MODELS
+from mmequi.attacks import Attack, AttackContext
+from mmequi.defenses import Defense
+from mmequi.equivariance import EquivarianceScorer
+from mmequi.registry import ATTACKS, DEFENSES, build
 
 STAGES = ('clean', 'attacked', 'purified')  # the inputs a robust test step may see, in order
 
 
-def build_component(registry, cfg, what):
-    """An attack/defense from its config dict (or an instance, or None). Built without the default scope: these
-    registries are mmequi's own, so mmseg/mmdet scopes have nothing to add."""
-    if cfg is None or isinstance(cfg, Attack):
+def build_component(registry, cfg, base, what):
+    """An attack/defense from its config dict (or an instance, or None), built by ``registry``."""
+    if cfg is None or isinstance(cfg, base):
         return cfg
     if not isinstance(cfg, dict) or 'type' not in cfg:
         raise ValueError(f'{what} must be None, an instance or a dict with a "type" key, got {cfg!r}')
-    args = dict(cfg)
-    name = args.pop('type')
-    cls = registry.get(name) if isinstance(name, str) else name
-    if cls is None:
-        raise ValueError(f'unknown {what} type {name!r}; registered: {sorted(registry.module_dict)}')
-    try:
-        return cls(**args)
-    except TypeError as err:  # an unexpected config key: name the class and the key
-        raise TypeError(f'bad {what} config for {cls.__name__}: {err}') from None
+    return build(registry, cfg, what)
 
 
-@MODELS.register_module()
+def preprocess(model: nn.Module, pixels: torch.Tensor, sample) -> Tuple[torch.Tensor, list]:
+    """``model``'s own data preprocessor on 1×C×H×W float pixels (differentiable) -> (inputs, [sample])."""
+    data = model.data_preprocessor(dict(inputs=list(pixels), data_samples=[sample]), False)
+    return data['inputs'], data['data_samples']
+
+
 class RobustModel(BaseModel):
     """Evaluate ``module`` on clean, attacked and/or purified inputs.
 
@@ -59,22 +58,24 @@ class RobustModel(BaseModel):
     default_feature = None
     feature_choices = ()
 
-    def __init__(self, module, attack=None, defense=None, feature=None, seed=0, score=True, keep_images=False):
+    def __init__(self, module: nn.Module, attack: Union[dict, Attack, None] = None,
+                 defense: Union[dict, Defense, None] = None, feature: Optional[str] = None, seed: int = 0,
+                 score: bool = True, keep_images: bool = False):
         super().__init__()
         if not isinstance(module, nn.Module):
             raise ValueError(f'module must be a built model (nn.Module), got {type(module).__name__}')
         self.module = module
-        self.attack = build_component(ATTACKS, attack, 'attack')
-        self.defense = build_component(DEFENSES, defense, 'defense')
+        self.attack = build_component(ATTACKS, attack, Attack, 'attack')
+        self.defense = build_component(DEFENSES, defense, Defense, 'defense')
         self.feature = self.check_feature(self.default_feature if feature is None else feature)
         # A defense with a feature of its own (the rotation baseline's head was trained on one) purifies on that.
         self.defense_feature = self.check_feature(getattr(self.defense, 'feature', None) or self.feature)
         self.seed = int(seed)
         self.score = bool(score)
         self.keep_images = bool(keep_images)
-        # The score always uses equivariance (never pooled) views: the defense's transforms when it has them.
-        transforms = getattr(self.defense, 'transforms', None)
-        self.scorer = EquivariancePurifier(transforms=transforms) if self.score else None
+        # The score always uses equivariance (never pooled) views: the defense's views when it has them.
+        transforms = getattr(getattr(self.defense, 'objective', None), 'transforms', None)
+        self.scorer = EquivarianceScorer(transforms) if self.score else None
 
     # ---- what a task subclass provides -------------------------------------------------------------------------
     def check_feature(self, feature):
@@ -90,32 +91,29 @@ class RobustModel(BaseModel):
         raise NotImplementedError
 
     # ---- pixel space -------------------------------------------------------------------------------------------
-    def to_pixels(self, image):
+    def to_pixels(self, image: torch.Tensor) -> torch.Tensor:
         """Dataloader image (C×H×W uint8) -> 1×C×H×W float [0, 255] on the model's device."""
         device = next(self.module.parameters()).device
         return image.to(device).float().unsqueeze(0)
 
-    def normalise(self, pixels):
-        """What the data preprocessor does to pixels (BGR→RGB, mean/std), differentiable and without padding: the
-        features of every transformed view keep the exact geometry the transform's inverse expects."""
-        pre = self.module.data_preprocessor
-        swap = getattr(pre, 'channel_conversion', getattr(pre, '_channel_conversion', False))
-        x = pixels[:, [2, 1, 0]] if swap and pixels.shape[1] == 3 else pixels
-        if getattr(pre, '_enable_normalize', False):
-            x = (x - pre.mean) / pre.std
-        return x
+    def normalise(self, pixels: torch.Tensor) -> torch.Tensor:
+        """What the data preprocessor does to B×C×H×W pixels (BGR→RGB, mean/std), differentiable, with its padding
+        cropped off: the features of every transformed view keep the exact geometry the transform's inverse
+        expects."""
+        samples = [BaseDataElement() for _ in range(len(pixels))]  # take the padding info the preprocessor writes
+        inputs = self.module.data_preprocessor(dict(inputs=list(pixels), data_samples=samples), False)['inputs']
+        return inputs[..., :pixels.shape[-2], :pixels.shape[-1]]
 
-    def preprocess(self, pixels, sample):
-        """The model's own data preprocessor on float pixels (differentiable): (inputs, [sample])."""
-        data = self.module.data_preprocessor(dict(inputs=list(pixels), data_samples=[sample]), False)
-        return data['inputs'], data['data_samples']
-
-    def predict_pixels(self, pixels, sample):
+    def predict_pixels(self, pixels: torch.Tensor, sample: BaseDataElement) -> BaseDataElement:
         """The unchanged model's prediction on 1×C×H×W float pixels (a new data sample holding ``sample``'s data;
         a deep copy, since preprocessors convert annotations in place)."""
         with torch.no_grad():
-            inputs, samples = self.preprocess(pixels, copy.deepcopy(sample))
+            inputs, samples = preprocess(self.module, pixels, copy.deepcopy(sample))
             return self.module.predict(inputs, samples)[0]
+
+    def attack_context(self) -> AttackContext:
+        """What an adaptive attack may know: the defense and the feature function it optimises."""
+        return AttackContext(self.defense, self.defense_feature_fn)
 
     # ---- the test step -----------------------------------------------------------------------------------------
     def image_seed(self, sample, index):
@@ -137,7 +135,7 @@ class RobustModel(BaseModel):
         if self.attack is not None:
             start = time.perf_counter()
             pixels = stages['attacked'] = self.attack.perturb(
-                pixels, self.task_objective(sample), self.generator(seed, 1))
+                pixels, self.task_objective(sample), self.generator(seed, 1), context=self.attack_context())
             seconds['attack'] = time.perf_counter() - start
         if self.defense is not None:
             start = time.perf_counter()
@@ -148,7 +146,7 @@ class RobustModel(BaseModel):
         result.set_field(seconds, 'robust_seconds')
         if self.score:
             # The same views (same generator seed) for every stage, so the scores are comparable.
-            result.set_field({name: float(self.scorer.score(x, self.feature_fn, self.generator(seed, 3)))
+            result.set_field({name: float(self.scorer(x, self.feature_fn, self.generator(seed, 3)))
                               for name, x in stages.items()}, 'equivariance_scores')
         if self.keep_images:
             result.set_field({name: x[0].detach().round().clamp(0, 255).byte().cpu()

@@ -4,9 +4,7 @@ import torch.nn.functional as F
 from mmseg.models.utils import resize
 from mmseg.registry import MODELS as SEG_MODELS
 
-from mmequi.registry import MODELS
-
-from .robust_model import RobustModel
+from .robust_model import RobustModel, preprocess
 
 
 class PixelCrossEntropy:
@@ -14,17 +12,17 @@ class PixelCrossEntropy:
     brought to the label's resolution exactly as ``postprocess_result`` does (crop padding, un-flip, resize to
     ``ori_shape``). ``pixel_losses`` serves SegPGD."""
 
-    def __init__(self, wrapper, sample):
+    def __init__(self, model, sample):
         if 'gt_sem_seg' not in sample:
             raise ValueError('attacking a segmentor needs gt_sem_seg in the test data: add '
                              "dict(type='LoadAnnotations') to the test pipeline")
-        self.wrapper, self.sample = wrapper, sample
+        self.model, self.sample = model, sample
         self.labels = sample.gt_sem_seg.data.long()  # 1×H×W at ori_shape
-        self.ignore_index = getattr(wrapper.module.decode_head, 'ignore_index', 255)
+        self.ignore_index = getattr(model.decode_head, 'ignore_index', 255)
 
     def logits(self, pixels):
-        model = self.wrapper.module
-        inputs, samples = self.wrapper.preprocess(pixels, self.sample.clone())  # metainfo copied, gt untouched
+        model = self.model
+        inputs, samples = preprocess(model, pixels, self.sample.clone())  # metainfo copied, gt untouched
         meta = samples[0].metainfo
         logits = model.inference(inputs, [meta])
         top, bottom, left, right = 0, 0, 0, 0
@@ -51,7 +49,6 @@ class PixelCrossEntropy:
 
 
 @SEG_MODELS.register_module()
-@MODELS.register_module()
 class SegRobustModel(RobustModel):
     """:class:`RobustModel` for any mmseg ``EncoderDecoder``-style segmentor.
 
@@ -63,7 +60,7 @@ class SegRobustModel(RobustModel):
     feature_choices = ('logits', 'decode', 'backbone', 'neck')
 
     def task_objective(self, sample):
-        return PixelCrossEntropy(self, sample)
+        return PixelCrossEntropy(self.module, sample)
 
     def features(self, inputs, feature):
         model = self.module

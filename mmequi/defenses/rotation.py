@@ -4,7 +4,7 @@ purification as in Shi et al. 2021).
 A small head predicts which of the four rotations (0°, 90°, 180°, 270°) an image was given, from the frozen model's
 pooled features; ``tools/train_rotation_head.py`` trains it on the model's training data. At test time the purifier
 finds a bounded correction that minimises the head's loss over the four rotations: the same loop, bounds and
-interface as :class:`EquivariancePurifier`, with the rotation loss in place of the equivariance score.
+interface as the equivariance purifier, with the rotation loss in place of the equivariance score.
 """
 import torch
 import torch.nn as nn
@@ -12,7 +12,7 @@ import torch.nn.functional as F
 
 from mmequi.registry import DEFENSES
 
-from .purifier import EquivariancePurifier
+from .base import Defense
 
 NUM_ROTATIONS = 4
 
@@ -66,31 +66,42 @@ def load_rotation_head(path):
     return head.eval().requires_grad_(False), meta
 
 
+class RotationObjective:
+    """Higher is better for the shared loop: the negative rotation loss of ``head`` -> Tensor[B]."""
+
+    def __init__(self, head: RotationHead):
+        self.head = head
+
+    def __call__(self, images, feature_fn, generator=None):
+        self.head.to(images.device)
+        return -rotation_loss(self.head, feature_fn, images)
+
+
 @DEFENSES.register_module()
-class RotationPurifier(EquivariancePurifier):
+class RotationPurifier(Defense):
     """Purify by minimising the rotation head's loss (Algorithm 1's loop on ``-rotation_loss``).
 
-    ``head``: path of a checkpoint from ``tools/train_rotation_head.py``. The head was trained on one feature of the
-    model (its ``meta['feature']``, e.g. ``'backbone.-1'``); the robust wrapper feeds the purifier that feature
-    (``self.feature``). Other arguments as :class:`EquivariancePurifier` (no views: ``transforms``/``num_views`` only
-    say which views the wrapper's equivariance *score* uses for reports).
+    Args:
+        head: path of a checkpoint from ``tools/train_rotation_head.py``. The head was trained on one feature of
+            the model (its ``meta['feature']``, e.g. ``'backbone.-1'``); the robust wrapper feeds the purifier that
+            feature (``self.feature``).
+        eps, steps, step_size, norm, random_start, noise, pixel_range: as :class:`Defense`.
+
+    Example::
+
+        >>> defense = RotationPurifier(head='checkpoints/rotation-head.pth')
+        >>> purified = defense.purify(pixels, feature_fn_of(defense.feature), torch.Generator().manual_seed(0))
     """
 
-    def __init__(self, head=None, eps=6.0, steps=20, step_size=255.0, norm='linf', random_start=True, noise=True,
-                 pixel_range=(0.0, 255.0), transforms=None, num_views=8):
-        super().__init__(transforms=transforms, num_views=num_views, eps=eps, steps=steps, step_size=step_size,
-                         norm=norm, random_start=random_start, noise=noise, pixel_range=pixel_range)
+    def __init__(self, head: str = None, eps: float = 6.0, steps: int = 20, step_size: float = 255.0,
+                 norm: str = 'linf', random_start: bool = True, noise: bool = True, pixel_range=(0.0, 255.0)):
         if not isinstance(head, str):
             raise ValueError('RotationPurifier needs head=<path of a rotation head checkpoint>; train one with '
                              'python tools/train_rotation_head.py CONFIG CHECKPOINT --out HEAD.pth')
-        self.head_path = head
-        self.head, self.meta = load_rotation_head(head)
-        self.feature = self.meta['feature']
-
-    def objective(self, feature_fn, images, generator):
-        """Higher is better for the shared loop: the negative rotation loss."""
-        self.head.to(images.device)
-        return -rotation_loss(self.head, feature_fn, images)
+        module, self.meta = load_rotation_head(head)
+        super().__init__(RotationObjective(module), eps=eps, steps=steps, step_size=step_size, norm=norm,
+                         random_start=random_start, noise=noise, pixel_range=pixel_range)
+        self.head_path, self.feature = head, self.meta['feature']
 
     def __repr__(self):
         return (f'{type(self).__name__}(head={self.head_path!r}, feature={self.feature!r}, eps={self.eps}, '

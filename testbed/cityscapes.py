@@ -5,20 +5,16 @@ point, a road with lane marks between two tiled sidewalks, and things standing o
 (trees, poles with lights and signs, walls, fences, vehicles, people) sized by their distance and
 painted far-to-near so nearer things occlude farther ones. Every image includes the object class
 ``index % 14`` plus a random handful, so all 19 classes occur across a split of >= 14 images.
-
-Layout on disk (what ``mmseg.datasets.CityscapesDataset`` reads)::
-
-    leftImg8bit/{train,val}/{city}/{city}_{seq:06d}_000019_leftImg8bit.png
-    gtFine/{train,val}/{city}/{city}_{seq:06d}_000019_gtFine_labelTrainIds.png
+``files.generate_cityscapes`` writes the scenes to disk.
 """
 from __future__ import annotations
-
-from pathlib import Path
 
 import cv2
 import numpy as np
 
 from . import painter as P
+from .objects import (bicycle, bus, car, facade, motorbike, person, pole, rider, traffic_light,
+                      traffic_sign, train, tree, truck)
 
 CITYSCAPES_CLASSES = ('road', 'sidewalk', 'building', 'wall', 'fence', 'pole', 'traffic light',
                       'traffic sign', 'vegetation', 'terrain', 'sky', 'person', 'rider', 'car',
@@ -29,14 +25,7 @@ IGNORE = 255
 # Classes that are not part of every scene; each image gets ``index % 14`` plus random others.
 OBJECT_CLASSES = (WALL, FENCE, POLE, LIGHT, SIGN, TERRAIN, PERSON, RIDER, CAR, TRUCK, BUS, TRAIN,
                   MOTORCYCLE, BICYCLE)
-CITIES = {'train': ('aachen', 'bochum', 'bremen'), 'val': ('frankfurt', 'lindau', 'munster')}
-SPLIT_IDS = {'train': 0, 'val': 1}
-DATASET_ID = 1
-OUTPUTS = ('leftImg8bit', 'gtFine')
-
-FACADES = ((200, 185, 150), (150, 150, 150), (160, 95, 75), (215, 205, 180), (115, 120, 140))
-FOLIAGE = ((60, 105, 40), (80, 120, 45), (45, 90, 55))
-TRUCK_PAINTS = ((225, 225, 220), (230, 130, 40), (60, 110, 170), (190, 190, 185))
+METAL = (150, 150, 155)  # poles and their arms
 
 
 class Street:
@@ -102,30 +91,11 @@ def _sky(c, rng, st):
     c.fill(np.ones((h, w), bool), img, SKY)
 
 
-def _facade(rng, bw, bh, scale):
-    """A building front: wall colour, window grid (some reflecting the sky), shop floor, ledge."""
-    s = P.Sprite(bh, bw)
-    wall = P.colour(rng, P.pick(rng, FACADES), 0.15)
-    s.fill(s.rect(0, 0, s.w, s.h), wall, P.noise(rng, s.h, s.w, 5), 0.08)
-    cell_h, cell_w = rng.uniform(9, 15) * scale, rng.uniform(7, 12) * scale
-    fill = rng.uniform(0.45, 0.65)
-    rows, row_id = P.grid_cells(s.h, cell_h, 0.3 * cell_h, fill)
-    cols, col_id = P.grid_cells(s.w, cell_w, rng.uniform(0, cell_w), fill)
-    windows = rows[:, None] & cols[None, :]
-    reflect = rng.random((row_id.max() + 2, col_id.max() + 2)) < 0.2  # some windows mirror the sky
-    lit = reflect[row_id - row_id.min(), :][:, col_id - col_id.min()]
-    s.fill(windows & ~lit, P.colour(rng, (55, 65, 85), 0.2, 8), P.vgrad(s.h, s.w, -0.5, 0.5), 0.2)
-    s.fill(windows & lit, P.colour(rng, (170, 185, 200), 0.1))
-    s.fill(s.rect(0, s.h - 1.4 * cell_h, s.w, s.h), wall * 0.55, P.stripes(s.h, s.w, cell_w), 0.15)
-    s.fill(s.rect(0, 0, s.w, max(2, 0.3 * cell_h)), wall * 0.7)
-    return s
-
-
 def _buildings(c, rng, st):
     """Contiguous facades on both sides, lower towards the vanishing point, plus a distant block."""
     w = c.w
     skyline = rng.uniform(0.0, 0.3) * st.yh
-    far = _facade(rng, 2 * st.outer_top + 2, 0.25 * st.yh, 0.4)  # distant block at the vp
+    far = facade(rng, 2 * st.outer_top + 2, 0.25 * st.yh, 0.4)  # distant block at the vp
     c.paste(far, st.vx - st.outer_top - 1, st.yh + 2 - far.h, BUILDING)
     for side in (0, 1):
         sign = 1 if side else -1
@@ -136,7 +106,7 @@ def _buildings(c, rng, st):
             top = st.yh - (st.yh - skyline) * min(0.35 + 0.75 * nearness, 1.0) * rng.uniform(0.8, 1.1)
             base = st.y(st.u_of_x_outer(near_x, side)) + 2  # down to where the sidewalk covers it
             x_lo, x_hi = sorted((x, near_x))
-            c.paste(_facade(rng, x_hi - x_lo + 1, base - top + 1, 0.5 + 0.7 * nearness), x_lo, top,
+            c.paste(facade(rng, x_hi - x_lo + 1, base - top + 1, 0.5 + 0.7 * nearness), x_lo, top,
                     BUILDING)
             x = near_x
 
@@ -204,7 +174,7 @@ def _treeline(c, rng, st, side):
     tops = [st.y(u) - c.h * (0.12 + 0.45 * u) * rng.uniform(0.8, 1.2) for u in us]
     pts = ([(st.x(u, side, 1.0), st.y(u)) for u in us]
            + [(st.x(u, side, 1.0), t) for u, t in zip(us[::-1], tops[::-1])])
-    c.fill_poly(pts, P.colour(rng, P.pick(rng, FOLIAGE), 0.15, 8), VEGETATION,
+    c.fill_poly(pts, P.colour(rng, P.pick(rng, P.FOLIAGE), 0.15, 8), VEGETATION,
                 lambda hh, ww: P.leaves(rng, hh, ww, 2.0) + P.vgrad(hh, ww, 0.3, -0.3), 0.4)
 
 
@@ -243,88 +213,8 @@ def _fence(c, rng, st, side):
 def _hedge(c, rng, st, side):
     """A hedge (vegetation) along the building line."""
     pts = _upright(st, side, 1.0, *_band_range(rng, st, side, 1.0), rng.uniform(0.1, 0.2) * c.h)
-    c.fill_poly(pts, P.colour(rng, P.pick(rng, FOLIAGE), 0.15, 8), VEGETATION,
+    c.fill_poly(pts, P.colour(rng, P.pick(rng, P.FOLIAGE), 0.15, 8), VEGETATION,
                 lambda hh, ww: P.leaves(rng, hh, ww, 1.5), 0.45)
-
-
-def _tree(rng, height):
-    """A street tree (vegetation): brown trunk and a canopy of leafy, shaded ellipses."""
-    h = float(height)
-    s = P.Sprite(h, 0.7 * h)
-    cx = s.w / 2
-    s.fill(s.rect(cx - 0.035 * h, 0.45 * h, cx + 0.035 * h, h), P.colour(rng, (95, 70, 50), 0.2),
-           P.stripes(s.h, s.w, 2, np.pi / 2) * 0.5, 0.2)
-    leaf = P.colour(rng, P.pick(rng, FOLIAGE), 0.15, 8)
-    tex = P.leaves(rng, s.h, s.w, max(h / 40, 1.2)) + P.vgrad(s.h, s.w, 0.3, -0.3)
-    canopy = s.ellipse(cx, 0.32 * h, 0.28 * h, 0.24 * h)
-    for _ in range(int(rng.integers(3, 6))):
-        canopy |= s.ellipse(cx + rng.uniform(-0.15, 0.15) * h, rng.uniform(0.15, 0.45) * h,
-                            rng.uniform(0.1, 0.2) * h, rng.uniform(0.08, 0.16) * h)
-    s.fill(canopy, leaf, tex, 0.45)
-    return s
-
-
-def _pole(rng, height, width):
-    """A grey metal pole, shaded like a cylinder."""
-    s = P.Sprite(height, max(width, 3))
-    s.fill(s.rect(0, 0, s.w, s.h), P.colour(rng, (150, 150, 155), 0.12, 4), P.cylinder(s.h, s.w),
-           0.3)
-    return s
-
-
-def _traffic_light(rng, width):
-    """A dark housing with three lamps, one of them lit."""
-    w = max(float(width), 6)
-    s = P.Sprite(2.6 * w, w)
-    s.fill(s.rect(0, 0, s.w, s.h), P.colour(rng, (35, 38, 32), 0.2, 4))
-    s.fill(s.rect(0, 0, s.w, s.h) & ~s.rect(1, 1, s.w - 1, s.h - 1), (215, 180, 40))  # yellow rim
-    on = int(rng.integers(3))
-    for i, lamp in enumerate(((235, 45, 35), (245, 175, 30), (40, 220, 110))):
-        col = np.asarray(lamp, np.float32) * (1.0 if i == on else 0.3)
-        s.fill(s.circle(s.w / 2, (0.5 + 0.8 * i) * w * 1.0 + 0.05 * w, 0.3 * w), col)
-    return s
-
-
-def _traffic_sign(rng, size):
-    """A road sign: red-rimmed white disc, blue disc with a white arrow, or yellow diamond."""
-    d = max(float(size), 6)
-    s = P.Sprite(d, d)
-    c, r = (d - 1) / 2, (d - 1) / 2
-    kind = int(rng.integers(3))
-    if kind == 0:
-        s.fill(s.circle(c, c, r), (215, 35, 35))
-        s.fill(s.circle(c, c, 0.7 * r), (240, 240, 235))
-    elif kind == 1:
-        s.fill(s.circle(c, c, r), P.colour(rng, (30, 80, 185), 0.1))
-        s.fill(s.line((c, 1.6 * r), (c, 0.4 * r), max(0.25 * r, 1)), (240, 240, 240))
-        s.fill(s.poly([(c - 0.45 * r, 0.7 * r), (c + 0.45 * r, 0.7 * r), (c, 0.2 * r)]), (240, 240, 240))
-    else:
-        diamond = [(c, 0), (d - 1, c), (c, d - 1), (0, c)]
-        s.fill(s.poly(diamond), (25, 25, 25))
-        s.fill(s.poly([(c, 0.2 * r), (2 * r - 0.2 * r, c), (c, 2 * r - 0.2 * r), (0.2 * r, c)]),
-               P.colour(rng, (245, 205, 30), 0.08))
-    return s
-
-
-def _truck(rng, size):
-    """A side-view truck: tall ribbed cargo box, a cab with a window, three wheels."""
-    w = float(size)
-    h = 0.45 * w
-    s = P.Sprite(h, w)
-    box = P.colour(rng, P.pick(rng, TRUCK_PAINTS), 0.1)
-    cab = P.colour(rng, P.pick(rng, P.CAR_PAINTS), 0.1)
-    s.fill(s.rect(0, 0, 0.72 * w, 0.78 * h), box,
-           P.stripes(s.h, s.w, max(0.035 * w, 2), duty=0.3) * 0.6 + 0.3 * P.noise(rng, s.h, s.w, 3),
-           0.15)
-    s.fill(s.poly([(0.74 * w, 0.25 * h), (0.92 * w, 0.25 * h), (w, 0.5 * h), (w, 0.85 * h),
-                   (0.74 * w, 0.85 * h)]), cab, P.vgrad(s.h, s.w, 0.4, -0.4), 0.25)
-    s.fill(s.poly([(0.79 * w, 0.3 * h), (0.9 * w, 0.3 * h), (0.97 * w, 0.5 * h), (0.79 * w, 0.5 * h)]),
-           P.colour(rng, P.GLASS, 0.15, 5))
-    s.fill(s.rect(0, 0.76 * h, w, 0.86 * h), (45, 45, 48))
-    r = 0.13 * h
-    for cx in (0.12 * w, 0.26 * w, 0.86 * w):
-        P._wheel(s, (cx, h - r - 1), r, 0.45 * r, hub=(110, 110, 115))
-    return s
 
 
 # ---------------------------------------------------------------------------------- scene
@@ -368,7 +258,7 @@ def render_scene(rng, index, h, w):
 
     for _ in range(int(rng.integers(1, 4))):  # street trees: vegetation is in every scene
         u, cx = st.sidewalk_spot(rng, int(rng.integers(2)), 0.5, 0.9, 0.2, 1.0)
-        add(u, cx, _tree(rng, u * h * rng.uniform(1.1, 1.6)), VEGETATION)
+        add(u, cx, tree(rng, u * h * rng.uniform(1.1, 1.6)), VEGETATION)
     n_poles = int(rng.integers(1, 4)) if POLE in classes else 0
     for i in range(max(n_poles, int(LIGHT in classes), int(SIGN in classes))):
         side = int(rng.integers(2))
@@ -380,9 +270,9 @@ def render_scene(rng, index, h, w):
         arm = light and rng.random() < 0.4  # light hanging over the road from an arm
         things.append((u, lambda u=u, cx=cx, ph=ph, pw=pw, light=light, sign=sign, arm=arm,
                        side=side: _draw_pole(c, rng, st, u, cx, ph, pw, light, sign, arm, side)))
-    vehicles = {CAR: (P.car, 0.3, 0.42, int(rng.integers(1, 4))), TRUCK: (_truck, 0.45, 0.6, 1),
-                BUS: (P.bus, 0.55, 0.75, 1), TRAIN: (P.train, 1.0, 1.5, 1),
-                MOTORCYCLE: (P.motorbike, 0.2, 0.26, 1), BICYCLE: (P.bicycle, 0.2, 0.26, 1)}
+    vehicles = {CAR: (car, 0.3, 0.42, int(rng.integers(1, 4))), TRUCK: (truck, 0.45, 0.6, 1),
+                BUS: (bus, 0.55, 0.75, 1), TRAIN: (train, 1.0, 1.5, 1),
+                MOTORCYCLE: (motorbike, 0.2, 0.26, 1), BICYCLE: (bicycle, 0.2, 0.26, 1)}
     for label, (make, lo, hi, count) in vehicles.items():
         for _ in range(count if label in classes else 0):
             u = rng.uniform(0.25, 0.5) if label == TRAIN else rng.uniform(0.4, 0.95)
@@ -397,9 +287,9 @@ def render_scene(rng, index, h, w):
     if RIDER in classes:
         u = rng.uniform(0.45, 1.0)
         bike_label = int(rng.choice([BICYCLE, MOTORCYCLE]))
-        make = P.bicycle if bike_label == BICYCLE else P.motorbike
+        make = bicycle if bike_label == BICYCLE else motorbike
         bike = make(rng, u * w * rng.uniform(0.2, 0.26))
-        body = P.rider(rng, bike)
+        body = rider(rng, bike)
         if rng.random() < 0.5:
             bike.flip(), body.flip()
         cx, foot = on_road(u), st.y(u)
@@ -416,7 +306,7 @@ def render_scene(rng, index, h, w):
             else:
                 u = rng.uniform(0.35, 1.0)
                 cx = on_road(u)
-            add(u, cx, P.person(rng, u * h * rng.uniform(0.5, 0.65)), PERSON)
+            add(u, cx, person(rng, u * h * rng.uniform(0.5, 0.65)), PERSON)
     for _, draw in sorted(things, key=lambda t: t[0]):
         draw()
     if rng.random() < 0.25:  # ego-vehicle bonnet: Cityscapes labels it ignore
@@ -435,46 +325,19 @@ def render_scene(rng, index, h, w):
 def _draw_pole(c, rng, st, u, cx, ph, pw, light, sign, arm, side):
     """A pole with an optional sign, and a traffic light on top or hanging from an arm."""
     foot = st.y(u)
-    c.paste_on_ground(_pole(rng, ph, pw), cx, foot, POLE)
+    c.paste_on_ground(pole(ph, max(pw, 3), P.colour(rng, METAL, 0.12, 4)), cx, foot, POLE)
     top = foot - ph
     if light:
-        lt = _traffic_light(rng, 2.4 * pw)
+        lt = traffic_light(rng, 2.4 * pw)
         if arm:  # horizontal arm towards the road centre
             reach = (1 if side == 0 else -1) * rng.uniform(0.12, 0.25) * c.w * u
             x0, x1 = sorted((cx, cx + reach))
             bar = P.Sprite(max(pw * 0.7, 2), x1 - x0 + 1)
-            bar.fill(bar.rect(0, 0, bar.w, bar.h), P.colour(rng, (150, 150, 155), 0.12, 4))
+            bar.fill(bar.rect(0, 0, bar.w, bar.h), P.colour(rng, METAL, 0.12, 4))
             c.paste(bar, x0, top + pw, POLE)
             c.paste(lt, cx + reach - lt.w / 2, top + pw, LIGHT)
         else:
             c.paste(lt, cx - lt.w / 2, top - 0.3 * lt.h, LIGHT)
     if sign:
-        sg = _traffic_sign(rng, 0.18 * c.h * u + 6)
+        sg = traffic_sign(rng, 0.18 * c.h * u + 6)
         c.paste(sg, cx - sg.w / 2, foot - 0.72 * ph, SIGN)
-
-
-def generate_cityscapes(root, num_train=300, num_val=50, size=(128, 256), seed=0, force=False):
-    """Write a synthetic Cityscapes-format dataset under ``root``; returns ``root`` as a Path.
-
-    Deterministic in ``seed`` (each image has its own generator) and idempotent: a finished
-    generation with the same parameters is reused unless ``force``.
-    """
-    h, w = P.check_args(num_train, num_val, size, seed)
-    root = Path(root)
-    params = dict(dataset='cityscapes', num_train=int(num_train), num_val=int(num_val),
-                  size=[h, w], seed=int(seed), version=1)
-    if P.reuse_or_reset(root, params, OUTPUTS, force):
-        return root
-    for split, num in (('train', num_train), ('val', num_val)):
-        cities = CITIES[split]
-        for i in range(num):
-            rng = P.image_rng(seed, DATASET_ID, SPLIT_IDS[split], i)
-            img, lbl = render_scene(rng, i, h, w)
-            city = cities[i % len(cities)]
-            stem = f'{city}_{i // len(cities):06d}_000019'
-            P.write_rgb(root / 'leftImg8bit' / split / city / f'{stem}_leftImg8bit.png', img)
-            gt = root / 'gtFine' / split / city / f'{stem}_gtFine_labelTrainIds.png'
-            gt.parent.mkdir(parents=True, exist_ok=True)
-            cv2.imwrite(str(gt), lbl)
-    P.mark_complete(root, params)
-    return root

@@ -1,0 +1,68 @@
+"""The defense role: purify an input by maximising an objective within a small ε_v-ball, over the shared loop."""
+from typing import Callable, Optional
+
+import torch
+
+from mmequi.loop import ProjectedGradient, check_generator, per_image_norm, random_tensor
+
+# ``objective(images, feature_fn, generator) -> Tensor[B]``, higher is better (mmequi.equivariance.objectives).
+DefenseObjective = Callable[[torch.Tensor, Callable, Optional[torch.Generator]], torch.Tensor]
+
+
+class Defense(ProjectedGradient):
+    """Algorithm 1's loop (docs/method.md) on any objective: find a bounded correction δ (‖δ‖ ≤ ε_v) that maximises
+    ``objective(x + δ)``, with Algorithm 1's direction (the L2-normalised gradient plus N(0, 1) noise annealed to
+    zero), from a random start. ``objective=None`` keeps only the random start (the random-noise baseline).
+
+    Args:
+        objective: callable ``(images, feature_fn, generator) -> Tensor[B]`` or None.
+        eps: ε_v in pixel units of ``pixel_range`` (6 on 0–255 images is 6/255 = 1.5·ε for ε = 4/255).
+        steps: T.
+        step_size: η in pixel units; the default 255 is the reference's η = 1 on [0, 1] images, so every L∞ step
+            lands on a corner of the ε_v box.
+        norm: 'linf' or 'l2' (the L2 variant).
+        random_start, noise: Algorithm 1's random start and annealed gradient noise.
+        pixel_range: (low, high) of valid pixel values.
+        feature: the model feature this defense must be run on (e.g. the feature a rotation head was trained on);
+            None lets the robust wrapper choose.
+    """
+    feature: Optional[str] = None
+
+    def __init__(self, objective: Optional[DefenseObjective] = None, eps: float = 6.0, steps: int = 20,
+                 step_size: float = 255.0, norm: str = 'linf', random_start: bool = True, noise: bool = True,
+                 pixel_range=(0.0, 255.0)):
+        super().__init__(eps, step_size, steps, norm, random_start, pixel_range)
+        if objective is not None and not callable(objective):
+            raise ValueError(f'objective must be callable or None, got {type(objective).__name__}')
+        self.objective, self.noise = objective, bool(noise)
+
+    def purify(self, images: torch.Tensor, feature_fn: Optional[Callable] = None,
+               generator: Optional[torch.Generator] = None, valid_mask: Optional[torch.Tensor] = None) -> torch.Tensor:
+        """Purified B×C×H×W images (detached). ``feature_fn(images)`` returns the feature map(s) of the model (e.g.
+        logits at output stride 8); ``valid_mask`` (B×1×H×W) marks the pixels that may change (padding never does)."""
+        return self.run(images, self.loss(feature_fn, generator), generator, valid_mask)
+
+    def purify_unrolled(self, images: torch.Tensor, feature_fn: Optional[Callable] = None,
+                        generator: Optional[torch.Generator] = None) -> torch.Tensor:
+        """:meth:`purify` with every step kept in the autograd graph (second-order terms included), so an attacker
+        can differentiate the purified image w.r.t. ``images`` (the "full gradient" adaptive attack). Same draws as
+        :meth:`purify` for the same generator state; much more memory (T steps of K + 1 views)."""
+        return self.run(images, self.loss(feature_fn, generator), generator, keep_graph=True)
+
+    def loss(self, feature_fn, generator):
+        """The per-image value the loop ascends: ``objective(x + δ)`` (None: no optimisation)."""
+        if self.objective is None:
+            return None
+        if not callable(feature_fn):
+            raise ValueError(f'feature_fn must be callable, got {type(feature_fn).__name__}')
+        check_generator(generator)
+        return lambda images, step: self.objective(images, feature_fn, generator)
+
+    def direction(self, grad, step, state, generator):
+        # Algorithm 1, step 2, on the loss L = −objective: g = ∇L/‖∇L‖₂ + n·(T−1−t)/T with n ~ N(0, 1), then
+        # δ ← δ − η·sign(g). Ascending along ∇objective/‖∇objective‖₂ − n·(T−1−t)/T is the very same step.
+        direction = grad / per_image_norm(grad, 2).clamp_min(1e-12)
+        anneal = (self.steps - 1 - step) / self.steps
+        if self.noise and anneal > 0:
+            direction = direction - anneal * random_tensor('normal', grad.shape, grad, generator)
+        return direction

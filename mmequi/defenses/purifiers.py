@@ -1,0 +1,58 @@
+"""The equivariance purifier (docs/method.md, Algorithm 1) and two baselines with the same loop and bounds."""
+from typing import Optional, Sequence
+
+from mmequi.equivariance import EquivarianceObjective, InvarianceObjective
+from mmequi.registry import DEFENSES
+
+from .base import Defense
+
+
+class ViewsDefense(Defense):
+    """A defense whose objective compares K transformed views (``objective_type(transforms, num_views)``)."""
+    objective_type = None
+
+    def __init__(self, transforms: Optional[Sequence] = None, num_views: int = 8, eps: float = 6.0, steps: int = 20,
+                 step_size: float = 255.0, norm: str = 'linf', random_start: bool = True, noise: bool = True,
+                 pixel_range=(0.0, 255.0)):
+        super().__init__(self.objective_type(transforms, num_views, pixel_range), eps=eps, steps=steps,
+                         step_size=step_size, norm=norm, random_start=random_start, noise=noise,
+                         pixel_range=pixel_range)
+
+
+@DEFENSES.register_module()
+class EquivariancePurifier(ViewsDefense):
+    """Algorithm 1: the bounded correction that maximises the equivariance score of x + δ over K views.
+
+    Every step draws new view parameters, as the reference does. Defaults are the reference's (docs/method.md):
+    K = 8, T = 20, ε_v = 6/255, η = 1 on [0, 1] images, annealed noise, random start.
+
+    Args:
+        transforms: view configs / :class:`~mmequi.equivariance.EquiTransform` (identity implicit); None takes the
+            first ``num_views`` reference views.
+        num_views: K when ``transforms`` is None.
+        eps, steps, step_size, norm, random_start, noise, pixel_range: as :class:`Defense`.
+
+    Shape: ``purify(images B×C×H×W, feature_fn, generator, valid_mask B×1×H×W) -> B×C×H×W``.
+
+    Example::
+
+        >>> purifier = EquivariancePurifier(num_views=8, eps=6, steps=20)
+        >>> purified = purifier.purify(pixels, feature_fn, torch.Generator().manual_seed(0))
+    """
+    objective_type = EquivarianceObjective
+
+
+@DEFENSES.register_module()
+class InvariancePurifier(ViewsDefense):
+    """Baseline: the equivariance purifier's views, loop and defaults on the pooled (invariance) score: no spatial
+    constraint. Arguments as :class:`EquivariancePurifier`."""
+    objective_type = InvarianceObjective
+
+
+@DEFENSES.register_module()
+class RandomNoiseDefense(Defense):
+    """Baseline: Algorithm 1's random start only (uniform noise in the ε_v box for L∞), no optimisation.
+    ``purify(images, feature_fn=None, generator, valid_mask)``: ``feature_fn`` is not used."""
+
+    def __init__(self, eps: float = 6.0, norm: str = 'linf', pixel_range=(0.0, 255.0)):
+        super().__init__(None, eps=eps, norm=norm, pixel_range=pixel_range)
