@@ -42,7 +42,7 @@ setup(
     # a plain `pip install .`.
     package_data={'mmequi': ['.mim/model-index.yml', '.mim/configs/*/*.py', '.mim/configs/*/*/*.py',
                              '.mim/configs/*/*/*/*.py']},
-    entry_points={'console_scripts': ['mmequi-test = mmequi.apis.test:main']},
+    entry_points={'console_scripts': ['mmequi-test = mmequi.apis.test:cli']},
     python_requires='>=3.9',
     install_requires=install_requires,
     extras_require={'tests': ['pytest', 'hypothesis']},

@@ -1,12 +1,14 @@
 """mmequi: restore equivariance at inference time to make OpenMMLab models robust to adversarial inputs.
 
 Importing mmequi (e.g. ``custom_imports = dict(imports=['mmequi'], allow_failed_imports=False)``) registers its
-modules and allow-lists the types of mmengine-saved checkpoints for torch's safe loading.
+modules, allow-lists the types of mmengine-saved checkpoints for torch's safe loading, and lets mmengine configs
+parsed afterwards use the installed configs as bases: ``_base_ = ['mmequi::_base_/attacks/pgd_linf_eps4_50steps.py']``.
 """
-from .utils import allow_mmengine_checkpoints
+from .utils import allow_mmengine_checkpoints, register_config_package
 from .version import __version__
 
 allow_mmengine_checkpoints()
+register_config_package()
 
 from . import attacks, defenses, equivariance, evaluation, hooks, models  # noqa: E402,F401  (register on import)
 

@@ -103,3 +103,24 @@ def test_adaptive_attacks_need_a_defense(wrapper, image_and_objective, attack):
 def test_bad_eot_is_refused():
     with pytest.raises(ValueError, match='eot'):
         BPDA(eot=0)
+
+
+def test_equivariance_aware_pgd_raises_the_defense_objective(wrapper, image_and_objective):
+    """The λ-term pushes the attacked image towards what the defense wants (a sign error would push it away)."""
+    image, objective = image_and_objective
+    context = wrapper.attack_context()
+    plain = PGD(eps=8, step_size=2, steps=4).perturb(image, objective, seeded())
+    aware = EquivarianceAwarePGD(lam=1000.0, eps=8, step_size=2, steps=4).perturb(image, objective, seeded(),
+                                                                                 context=context)
+    score = wrapper.defense.objective
+    with torch.no_grad():
+        assert score(aware, context.feature_fn, seeded(9)) > score(plain, context.feature_fn, seeded(9))
+
+
+def test_bpda_averages_eot_purifier_draws(wrapper, image_and_objective, monkeypatch):
+    image, objective = image_and_objective
+    calls = []
+    purify = wrapper.defense.purify
+    monkeypatch.setattr(wrapper.defense, 'purify', lambda *args, **kwargs: calls.append(1) or purify(*args, **kwargs))
+    BPDA(eot=3, eps=4, step_size=1, steps=2).perturb(image, objective, seeded(), context=wrapper.attack_context())
+    assert len(calls) == 3 * 2  # eot draws at every step

@@ -105,6 +105,22 @@ def test_attack_and_defense_switches(tmp_path, data):
         test_tool.main([config, checkpoint, '--attack', 'pgd_eps999'])
 
 
+@pytest.mark.parametrize('option, hint', [('defense.num_views=4', '--defense-opts num_views=4'),
+                                          ('attack.eps=8', '--attack-opts eps=8')])
+def test_cfg_options_on_attack_or_defense_are_refused_not_ignored(option, hint):
+    """The hook copied `attack`/`defense` when the config was read: --cfg-options there would change nothing."""
+    config = osp.join(ROOT, 'configs/demo/fcn_r18-d8_synthetic-cityscapes_pgd-linf-eps4_equivariance.py')
+    with pytest.raises(ValueError, match=f'--cfg-options {option.split("=")[0]}.*{hint}'):
+        test_tool.main([config, '--cfg-options', option])
+
+
+def test_shipped_configs_resolve_by_package_name():
+    from mmequi.apis.config import config_path, load_component
+    assert osp.samefile(config_path('mmequi::demo/fcn_r18-d8_synthetic-cityscapes.py'),
+                        osp.join(ROOT, 'configs/demo/fcn_r18-d8_synthetic-cityscapes.py'))
+    assert load_component('defense', 'invariance')['type'] == 'InvariancePurifier'
+
+
 def narrow_to_synthetic_coco(config, path):
     """A child config of ``config`` whose model predicts only the synthetic json's 6 categories."""
     heads = dict(bbox_head=dict(num_classes=len(COCO_CLASSES)))

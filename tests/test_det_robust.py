@@ -83,6 +83,7 @@ def test_dag_attack_lowers_the_margin_of_true_classes(setup):
     assert len(targets[0]) > 0  # the trained detector has proposals on the objects
     with torch.no_grad():
         before = dag_margin(objective, clean, targets)
+    assert before < 0  # the trained detector scores the true class above the adversarial one: the margin is negative
     adv = wrapper.attack.perturb(clean, objective, torch.Generator().manual_seed(0))
     with torch.no_grad():
         assert dag_margin(objective, adv, targets) > before

@@ -268,3 +268,17 @@ def test_cuda_run_matches_cpu_run():
     out_gpu = purifier.purify(images.cuda(), feature_fn, torch.Generator().manual_seed(0))
     assert out_gpu.is_cuda
     assert ((out_gpu.cpu() - out_cpu).abs() > 1e-3).float().mean() < 0.01  # sign flips only where grad ≈ 0
+
+
+def test_unrolled_purifier_keeps_second_order_terms():
+    """Through the unrolled L2 purifier the input's gradient is not the identity's: every step's direction depends on
+    the input (dropping create_graph would make it exactly the identity away from the bounds)."""
+    feature_fn, _ = small_net()
+    images = (100 + torch.rand(1, 3, 16, 16, generator=torch.Generator().manual_seed(0)) * 50).requires_grad_(True)
+    weights = torch.randn(1, 3, 16, 16, generator=torch.Generator().manual_seed(1))
+    purifier = EquivariancePurifier(FAST_VIEWS, eps=30.0, steps=3, step_size=10.0, norm='l2', noise=False,
+                                    random_start=False)
+    with torch.enable_grad():
+        grad, = torch.autograd.grad((purifier.purify_unrolled(images, feature_fn, torch.Generator()) * weights).sum(),
+                                    images)
+    assert (grad - weights).abs().max() > 1e-2 * weights.abs().max()

@@ -113,6 +113,15 @@ def test_feature_layers(segmentor, feature, levels):
         assert out[0].shape[1] == segmentor.decode_head.conv_seg.in_channels
 
 
+def test_scores_use_the_defenses_views(segmentor):
+    """Reported scores measure the equivariance the defense restores: its views, never pooled."""
+    model = wrap(segmentor, defense=FAST_DEFENSE)
+    assert model.scorer.objective.transforms == model.defense.objective.transforms and len(
+        model.scorer.objective.transforms) == FAST_DEFENSE['num_views']
+    pooled = wrap(segmentor, defense=dict(FAST_DEFENSE, type='InvariancePurifier'))
+    assert not pooled.scorer.objective.pooled and pooled.defense.objective.pooled
+
+
 def test_normalise_is_the_preprocessors_bgr_to_rgb_and_mean_std(segmentor):
     """Features see exactly what the model sees: the dataloader's BGR pixels swapped to RGB, then (x − mean) / std
     with the config's RGB statistics, and no padding."""

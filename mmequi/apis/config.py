@@ -32,11 +32,11 @@ def config_path(path):
 def check_cfg_options(cfg_options):
     """``--cfg-options attack.X=...`` / ``defense.X=...`` would be silently ignored: the hook copied ``attack`` and
     ``defense`` when the config was read. Refuse them, naming the option that works."""
-    for key in cfg_options or {}:
-        kind = key.split('.')[0]
+    for key, value in (cfg_options or {}).items():
+        kind, _, option = key.partition('.')
         if kind in ('attack', 'defense'):
             raise ValueError(f'--cfg-options {key}: the RobustTestHook copied `{kind}` when the config was read, so '
-                             f'this would be ignored; use --{kind}-opts {key.partition(".")[2] or "KEY"}=VALUE '
+                             f'this would be ignored; use --{kind}-opts {option or "KEY"}={value} '
                              f'(or --{kind} NAME)')
 
 

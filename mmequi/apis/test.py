@@ -86,5 +86,10 @@ def main(argv=None):
     return metrics
 
 
-if __name__ == '__main__':
+def cli():
+    """The ``mmequi-test`` console command (``main`` returns the metrics, which a console script would print)."""
     main()
+
+
+if __name__ == '__main__':
+    cli()
