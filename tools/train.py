@@ -3,7 +3,6 @@
     python tools/train.py configs/demo/fcn_r18-d8_synthetic-cityscapes.py [--work-dir DIR] [--resume]
 """
 import argparse
-import os
 import os.path as osp
 import sys
 
@@ -13,7 +12,7 @@ import mmequi  # noqa: F401,E402  (registers mmequi, allow-lists checkpoint type
 from mmengine.registry import RUNNERS  # noqa: E402
 from mmengine.runner import Runner  # noqa: E402
 
-from mmequi.apis.config import DictAction, load_config  # noqa: E402
+from mmequi.apis.config import load_config, parse_runner_args  # noqa: E402
 
 
 def parse_args(argv=None):
@@ -23,14 +22,7 @@ def parse_args(argv=None):
     parser.add_argument('--resume', action='store_true', default=False,
                         help='resume from the latest checkpoint in the work_dir automatically')
     parser.add_argument('--amp', action='store_true', default=False, help='enable automatic-mixed-precision')
-    parser.add_argument('--cfg-options', nargs='+', action=DictAction,
-                        help='override settings in the config, key=value pairs')
-    parser.add_argument('--launcher', choices=['none', 'pytorch', 'slurm', 'mpi'], default='none')
-    parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
-    args = parser.parse_args(argv)
-    if 'LOCAL_RANK' not in os.environ:
-        os.environ['LOCAL_RANK'] = str(args.local_rank)
-    return args
+    return parse_runner_args(parser, argv)
 
 
 def main(argv=None):

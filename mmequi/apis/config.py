@@ -2,9 +2,22 @@
 import os
 import os.path as osp
 
-from mmengine.config import Config, DictAction  # noqa: F401  (DictAction re-exported for the tools)
+from mmengine.config import Config, DictAction
 
 SUPPORTED_SCOPES = ('mmseg', 'mmdet')
+
+
+def parse_runner_args(parser, argv=None):
+    """Add the options every mm tool shares (``--cfg-options``, ``--launcher``, ``--local-rank``), parse ``argv`` and
+    export ``LOCAL_RANK`` for torch.distributed launchers."""
+    parser.add_argument('--cfg-options', nargs='+', action=DictAction,
+                        help='override settings in the config, key=value pairs')
+    parser.add_argument('--launcher', choices=['none', 'pytorch', 'slurm', 'mpi'], default='none')
+    parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
+    args = parser.parse_args(argv)
+    if 'LOCAL_RANK' not in os.environ:
+        os.environ['LOCAL_RANK'] = str(args.local_rank)
+    return args
 
 
 def task_scope(cfg):

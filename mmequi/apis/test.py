@@ -12,14 +12,13 @@ config serves clean, attacked and defended runs. Metrics are printed and written
 """
 import argparse
 import json
-import os
 import os.path as osp
 
 from mmengine.registry import RUNNERS
 from mmengine.runner import Runner
 
 import mmequi  # noqa: F401  (registers mmequi, allow-lists checkpoint types)
-from mmequi.apis.config import DictAction, load_config, set_robust_test, task_scope
+from mmequi.apis.config import DictAction, load_config, parse_runner_args, set_robust_test, task_scope
 
 
 def parse_args(argv=None):
@@ -35,14 +34,7 @@ def parse_args(argv=None):
                         help='override attack settings, e.g. eps=8 steps=10')
     parser.add_argument('--defense-opts', nargs='+', action=DictAction, default={},
                         help='override defense settings, e.g. num_views=4 steps=10')
-    parser.add_argument('--cfg-options', nargs='+', action=DictAction,
-                        help='override settings in the config, key=value pairs')
-    parser.add_argument('--launcher', choices=['none', 'pytorch', 'slurm', 'mpi'], default='none')
-    parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
-    args = parser.parse_args(argv)
-    if 'LOCAL_RANK' not in os.environ:
-        os.environ['LOCAL_RANK'] = str(args.local_rank)
-    return args
+    return parse_runner_args(parser, argv)
 
 
 def enable_visualization(cfg, show_dir):

@@ -10,6 +10,7 @@ CPU ``torch.Generator`` only, as plain Python numbers: CPU and CUDA runs with th
 """
 import copy
 import math
+from typing import List, Optional, Tuple
 
 import torch
 import torch.nn.functional as F
@@ -45,16 +46,25 @@ def _check_jitter(name, jitter):
 
 class EquiTransform:
     """Base class. Subclasses override :meth:`apply`, and :meth:`sample` / :meth:`invert` / :meth:`size_factor`
-    where they need to. The default inverse only resizes back: right for resizes and photometric transforms."""
+    where they need to. The default inverse only resizes back: right for resizes and photometric transforms.
 
-    def sample(self, generator=None):
+    Example::
+
+        >>> t = Rotate(max_angle=15)
+        >>> params = t.sample(torch.Generator().manual_seed(0))      # {'angle': ...}
+        >>> rotated = t.apply(images, params)                        # B×C×H×W pixels
+        >>> aligned, mask = t.invert(model(rotated), params, (h, w))  # B×C'×h×w, B×1×h×w
+    """
+
+    def sample(self, generator: Optional[torch.Generator] = None) -> dict:
         """One parameter set (a dict of Python numbers)."""
         return {}
 
-    def apply(self, images, params):
+    def apply(self, images: torch.Tensor, params: dict) -> torch.Tensor:
+        """g(x): B×C×H×W pixel images -> transformed images (differentiable)."""
         raise NotImplementedError
 
-    def invert(self, features, params, out_size):
+    def invert(self, features: torch.Tensor, params: dict, out_size) -> Tuple[torch.Tensor, torch.Tensor]:
         """Undo the transform on ``features`` (B×C×h'×w') -> (B×C×h×w features, B×1×h×w {0,1} mask), h×w = out_size."""
         return resize(features, out_size), full_mask(features, out_size)
 
@@ -279,7 +289,7 @@ def build_transform(cfg) -> EquiTransform:
     return build(EQUI_TRANSFORMS, cfg)
 
 
-def build_transforms(cfgs):
+def build_transforms(cfgs) -> List[EquiTransform]:
     """A list of :class:`EquiTransform` from a list of dict configs and/or instances."""
     if not isinstance(cfgs, (list, tuple)):
         raise ValueError(f'transforms must be a list of configs or EquiTransforms, got {type(cfgs).__name__}')
@@ -289,7 +299,7 @@ def build_transforms(cfgs):
 _REFERENCE_JITTER = (0.8, 1.2)
 
 
-def reference_transforms(num_views=8, pixel_range=(0.0, 255.0), channel_order='bgr'):
+def reference_transforms(num_views: int = 8, pixel_range=(0.0, 255.0), channel_order: str = 'bgr') -> List[dict]:
     """Configs of views 1..num_views of docs/method.md's reference views (the identity view 0 is implicit).
     K = 8 for adversarially trained models, the first six for vanilla ones."""
     jitter = _REFERENCE_JITTER

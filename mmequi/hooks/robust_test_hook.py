@@ -8,6 +8,7 @@ import json
 import os
 import os.path as osp
 import resource
+from typing import Optional
 
 import mmcv
 import numpy as np
@@ -35,12 +36,23 @@ class RobustTestHook(Hook):
     :class:`EquivarianceMetric` to the test evaluator, and writes ``robustness.json`` (settings and metrics) to
     the run's log dir. Inside a distributed wrapper, the wrapped module is replaced.
 
-    Args: ``attack``, ``defense``, ``feature``, ``seed``, ``score`` as :class:`RobustModel`; ``show_dir``: write
-    side-by-side PNGs (clean | attacked | purified, each with its prediction) there.
+    Args:
+        attack: an ``ATTACKS`` config (``dict(type='PGD', eps=4, step_size=1, steps=50)``, ε in 0–255 pixel units) or
+            None for clean inputs.
+        defense: a ``DEFENSES`` config (``dict(type='EquivariancePurifier')``) or None for an undefended model.
+        feature, seed, score: as :class:`RobustModel`.
+        show_dir: write side-by-side PNGs (clean | attacked | purified, each with its prediction) there.
+
+    Example (in an mmseg/mmdet test config)::
+
+        custom_imports = dict(imports=['mmequi'], allow_failed_imports=False)
+        custom_hooks = [dict(type='RobustTestHook', attack=dict(type='PGD', eps=4, step_size=1, steps=50),
+                             defense=dict(type='EquivariancePurifier'))]
     """
     priority = 'VERY_HIGH'  # wrap before any other hook looks at the model
 
-    def __init__(self, attack=None, defense=None, feature=None, seed=0, score=True, show_dir=None):
+    def __init__(self, attack: Optional[dict] = None, defense: Optional[dict] = None, feature: Optional[str] = None,
+                 seed: int = 0, score: bool = True, show_dir: Optional[str] = None):
         self.settings = dict(attack=attack, defense=defense, feature=feature, seed=seed, score=score)
         self.show_dir = show_dir
         self.model = None

@@ -11,7 +11,7 @@ pixel units users think in and the padding is never perturbed.
 import copy
 import time
 import zlib
-from typing import List, Optional, Sequence, Tuple, Union
+from typing import Optional, Tuple, Union
 
 import torch
 import torch.nn as nn
@@ -54,6 +54,16 @@ class RobustModel(BaseModel):
         score: also measure the equivariance score of the clean, attacked and purified inputs (``K + 1`` extra
             forwards each), stored per image as ``equivariance_scores`` for :class:`EquivarianceMetric`.
         keep_images: store the (uint8) clean/attacked/purified images per sample for visualisation.
+
+    Shapes: ``test_step`` takes the dataloader's batch (C×H×W uint8 BGR images and their data samples) and returns
+    the model's data samples, with ``robust_seconds``, ``equivariance_scores`` and (``keep_images``)
+    ``robust_images`` added. Attack and defense work on 1×C×H×W float pixels in [0, 255].
+
+    Example::
+
+        >>> wrapper = SegRobustModel(segmentor, attack=dict(type='PGD', eps=4, steps=50),
+        ...                          defense=dict(type='EquivariancePurifier'))
+        >>> results = wrapper.test_step(data_batch)
     """
     default_feature = None
     feature_choices = ()

@@ -1,5 +1,4 @@
 """The mmseg adapter: what the attack maximises (pixel cross-entropy) and where the equivariance is measured."""
-import torch
 import torch.nn.functional as F
 from mmseg.models.utils import resize
 from mmseg.registry import MODELS as SEG_MODELS
