@@ -95,7 +95,8 @@ class ProjectedGradient:
             valid_mask: Optional[torch.Tensor] = None, keep_graph: bool = False) -> torch.Tensor:
         """Images + δ maximising ``loss(images + δ, step) -> Tensor[B]``.
 
-        ``loss=None`` stops after the random start (the random-noise baseline). ``keep_graph=True`` keeps every step
+        ``loss=None`` stops after the random start (the random-noise baseline). A ``loss`` with a method
+        ``gradient(images, step) -> ∂loss/∂images`` computes its own gradient (unless ``keep_graph``). ``keep_graph=True`` keeps every step
         in the autograd graph (second-order terms included), so the result can be differentiated w.r.t. ``images``;
         otherwise the result is detached and the model is only differentiated w.r.t. δ.
         """
@@ -113,8 +114,11 @@ class ProjectedGradient:
                     delta.requires_grad_(True)
                 elif not delta.requires_grad:  # no random start and images without grad: start a graph at δ
                     delta = delta.clone().requires_grad_(True)
-                adv = images + delta
-                grad = self.gradient(per_image_losses(loss(adv, step), adv).sum(), delta, keep_graph)
+                if keep_graph or not callable(getattr(loss, 'gradient', None)):
+                    adv = images + delta
+                    grad = self.gradient(per_image_losses(loss(adv, step), adv).sum(), delta, keep_graph)
+                else:  # the loss differentiates itself (e.g. view by view): ∂/∂(x + δ) = ∂/∂δ
+                    grad = loss.gradient(images + delta.detach(), step)
                 direction = self.direction(grad * valid, step, state, generator)
                 delta = self.constrain(images, self.take_step(delta if keep_graph else delta.detach(), direction),
                                        valid)

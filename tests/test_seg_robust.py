@@ -189,3 +189,22 @@ def test_hook_wraps_inside_a_distributed_wrapper(segmentor):
         assert set(result.equivariance_scores) == {'clean', 'attacked', 'purified'}
     finally:
         dist.destroy_process_group()
+
+
+def test_attack_cache_reuses_the_attacked_images_and_passes_are_counted(segmentor, tmp_path):
+    cache = str(tmp_path / 'cache')
+    first = wrap(segmentor, attack=FAST_ATTACK, score=False, keep_images=True, attack_cache=cache)
+    computed = first.test_step(batch(2))
+    assert len(list((tmp_path / 'cache').glob('*.pt'))) == 2 and all('attack' in r.robust_seconds for r in computed)
+    again = wrap(segmentor, attack=FAST_ATTACK, defense=FAST_DEFENSE, score=False, keep_images=True,
+                 attack_cache=cache)
+    reused = again.test_step(batch(2))
+    fresh = wrap(segmentor, attack=FAST_ATTACK, defense=FAST_DEFENSE, score=False, keep_images=True).test_step(batch(2))
+    for a, b, c in zip(computed, reused, fresh):
+        assert 'attack' not in b.robust_seconds  # loaded, not attacked again
+        assert torch.equal(a.robust_images['attacked'], b.robust_images['attacked'])
+        assert torch.equal(b.robust_images['purified'], c.robust_images['purified'])
+        # K = 2 views (×2 and ×0.3 rescales): 1 + 4·r + 0.09·r' image areas with a graph per step, r ≈ 0.8–1.2
+        assert 2 * (1 + 4 * 0.7) < b.robust_passes['forward_backward'] < 2 * (1 + 4 * 1.3 + 0.2)
+    other = wrap(segmentor, attack=dict(FAST_ATTACK, eps=2), score=False, attack_cache=cache)
+    assert all('attack' in r.robust_seconds for r in other.test_step(batch(1)))  # another attack: not reused

@@ -15,14 +15,21 @@ import sys
 import time
 
 ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
-ATTACK, DEFENSE = 'pgd_linf_eps4_50steps', 'equivariance'
+ATTACK, DEFENSE, REFERENCE = 'pgd_linf_eps4_50steps', 'equivariance_fast', 'equivariance'
 ROBUSTNESS_REPORT = 'docs/robustness/README.md'  # adaptive attacks, baselines, sweeps: `make report`
+BENCHMARK = 'docs/benchmark/README.md'  # every defense setting's cost and robustness
 # (setting, --attack, --defense, the stage whose equivariance score describes the predicted input)
 SETTINGS = [
     ('clean', 'none', 'none', 'clean'),
     ('attacked', ATTACK, 'none', 'attacked'),
-    ('attacked + defense', ATTACK, DEFENSE, 'purified'),
-    ('clean + defense', 'none', DEFENSE, 'purified'),
+    (f'attacked + defense [{DEFENSE}]', ATTACK, DEFENSE, 'purified'),
+    (f'clean + defense [{DEFENSE}]', 'none', DEFENSE, 'purified'),
+]
+# The paper-faithful reference defaults beside the fast preset, on the first images of one model (they cost ~10×).
+REFERENCE_MODEL, REFERENCE_IMAGES = 'cityscapes', 10
+REFERENCE_SETTINGS = SETTINGS + [
+    (f'attacked + defense [{REFERENCE}]', ATTACK, REFERENCE, 'purified'),
+    (f'clean + defense [{REFERENCE}]', 'none', REFERENCE, 'purified'),
 ]
 # (row label, config, checkpoint, task metric keys)
 DEMO_MODELS = [
@@ -60,61 +67,90 @@ def fmt(value):
     return '-' if value is None else (f'{value:.3f}' if abs(value) <= 1 else f'{value:.2f}')
 
 
+def plan(args):
+    """Every cell: (label, config, checkpoint, keys, setting, attack, defense, stage, number of images or None)."""
+    cells = []
+    for label, config, checkpoint, keys in DEMO_MODELS:
+        name = osp.splitext(osp.basename(config))[0]
+        if args.models and not any(m in name for m in args.models):
+            continue
+        cells += [(label, config, checkpoint, keys, *setting, args.num_images) for setting in SETTINGS]
+        if REFERENCE_MODEL in name and not args.no_reference:
+            subset = min(REFERENCE_IMAGES, args.num_images or REFERENCE_IMAGES)
+            cells += [(f'{label}, first {subset} images', config, checkpoint, keys, *setting, subset)
+                      for setting in REFERENCE_SETTINGS]
+    return cells
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
     parser.add_argument('--work-dir', default='work_dirs/demo')
     parser.add_argument('--models', nargs='+', help='only the demo models whose config name contains one of these')
     parser.add_argument('--num-images', type=int, default=None,
                         help='evaluate the first N validation images of each dataset (default: all)')
+    parser.add_argument('--no-reference', action='store_true',
+                        help='skip the reference-defaults rows (first images of the Cityscapes-format model)')
     args = parser.parse_args(argv)
     os.makedirs(osp.join(ROOT, args.work_dir), exist_ok=True)
-    subset = [] if args.num_images is None else [
-        '--cfg-options', f'test_dataloader.dataset.indices={args.num_images}']
     header = ['model', 'setting', 'metric 1', 'metric 2', 'equivariance score', 's/img attack', 's/img defense']
     lines = ['| ' + ' | '.join(header) + ' |', '|' + '---|' * len(header)]
-    commands, summaries = [], []
-    print('\n'.join(lines), flush=True)
-    for label, config, checkpoint, keys in DEMO_MODELS:
+    commands, summaries, results, cells = [], [], {}, plan(args)
+    start = time.time()
+    for i, (label, config, checkpoint, keys, setting, attack, defense, stage, images) in enumerate(cells):
         name = osp.splitext(osp.basename(config))[0]
-        if args.models and not any(m in name for m in args.models):
-            continue
-        results = {}
-        for setting, attack, defense, stage in SETTINGS:
-            work_dir = osp.join(args.work_dir, name, setting.replace(' + ', '_'))
-            command = test_command(config, checkpoint, work_dir, ['--attack', attack, '--defense', defense] + subset)
-            commands.append(' '.join(shlex.quote(c) for c in command))
-            metrics, robustness, _ = run_test(command)
-            results[setting] = metrics
-            seconds = robustness.get('seconds_per_image', {})
-            shown = [f'{k.split("/")[-1]} {fmt(metrics[k])}' for k in keys]
-            lines.append(f'| {label} | {setting} | {" | ".join(shown)} | '
-                         f'{fmt(metrics.get(f"equivariance/{stage}"))} | {fmt(seconds.get("attack"))} | '
-                         f'{fmt(seconds.get("defense"))} |')
-            print(lines[-1], flush=True)
-        summaries.append(summary(label, keys[0], results))
+        group = f'{name}_first{images}' if images else name
+        work_dir = osp.join(args.work_dir, group, setting.split(' [')[0].replace(' + ', '_') +
+                            (f'_{defense}' if defense != 'none' else ''))
+        extra = ['--attack', attack, '--defense', defense]
+        if attack != 'none':  # "attacked" and "attacked + defense" share the attacked images (same seeds)
+            extra += ['--attack-cache', osp.join(args.work_dir, 'attack_cache', name)]
+        if images:
+            extra += ['--cfg-options', f'test_dataloader.dataset.indices={images}']
+        command = test_command(config, checkpoint, work_dir, extra)
+        commands.append(' '.join(shlex.quote(c) for c in command))
+        metrics, robustness, seconds = run_test(command)
+        results.setdefault(label, {})[setting] = metrics
+        per_image = robustness.get('seconds_per_image', {})
+        shown = [f'{k.split("/")[-1]} {fmt(metrics[k])}' for k in keys]
+        lines.append(f'| {label} | {setting} | {" | ".join(shown)} | '
+                     f'{fmt(metrics.get(f"equivariance/{stage}"))} | {fmt(per_image.get("attack"))} | '
+                     f'{fmt(per_image.get("defense"))} |')
+        elapsed = time.time() - start
+        print(f'[demo] cell {i + 1}/{len(cells)} ({label}: {setting}) {seconds:.0f} s; elapsed {elapsed / 60:.1f} min, '
+              f'about {elapsed / (i + 1) * (len(cells) - i - 1) / 60:.1f} min left', flush=True)
+    for label, keys in dict.fromkeys((c[0], c[3]) for c in cells):
+        summaries += [summary(label, keys[0], results[label], setting) for setting in results[label]
+                      if setting.startswith('attacked + defense')]
     text = '\n'.join(lines) + '\n\n' + '\n'.join(summaries)
     report = osp.join(ROOT, args.work_dir, 'report.md')
+    links = {name: osp.relpath(osp.join(ROOT, path), osp.dirname(report))
+             for name, path in (('robustness', ROBUSTNESS_REPORT), ('benchmark', BENCHMARK))}
     with open(report, 'w') as f:
         f.write('# mmequi demo\n\nAttack: PGD L∞ ε = 4/255, step 1/255, 50 steps, random start, on the undefended '
-                'model. Defense: equivariance purifier, reference defaults (K = 8, T = 20, ε_v = 6/255), on the logits '
-                '(segmentation) or the FPN outputs (detection). The equivariance score is that of the input the '
-                'model predicted on (clean, attacked or purified).\n\n'
+                f'model. Defense: `{DEFENSE}` (the fast preset, `configs/_base_/defenses/{DEFENSE}.py`) on every '
+                f'image, and `{REFERENCE}` (the paper\'s reference defaults: K = 8, T = 20, ε_v = 6/255) beside it on '
+                'the first images of one model; on the logits (segmentation) or the finest FPN level (detection). '
+                'The equivariance score is that of the input the model predicted on (clean, attacked or purified). '
+                '"attacked" and "attacked + defense" use the same attacked images (computed once, seeded).\n\n'
                 + text + f'\n\nAdaptive attacks (equivariance-aware PGD, BPDA + EOT, full gradient), the baselines and '
-                f'the ε / K curves of the Cityscapes-format model: [{ROBUSTNESS_REPORT}]'
-                f'({osp.relpath(osp.join(ROOT, ROBUSTNESS_REPORT), osp.dirname(report))}) (`make report`).\n'
+                f'the ε / K curves of the Cityscapes-format model: [{ROBUSTNESS_REPORT}]({links["robustness"]}) '
+                f'(`make report`). Every defense setting\'s cost and robustness: [{BENCHMARK}]({links["benchmark"]}).\n'
                 '\n## Commands\n\n```\n' + '\n'.join(commands) + '\n```\n')
-    print('\n' + text + f'\nreport: {report}\nrobustness report (adaptive attacks, baselines, sweeps): '
-          f'{osp.join(ROOT, ROBUSTNESS_REPORT)}')
+    print('\n' + '\n'.join(lines) + '\n\n' + '\n'.join(summaries) + f'\n\nreport: {report} ({(time.time() - start) / 60:.1f} min)'
+          f'\nrobustness report (adaptive attacks, baselines, sweeps): {osp.join(ROOT, ROBUSTNESS_REPORT)}')
 
 
-def summary(label, key, results):
+def summary(label, key, results, setting):
     """Attack cost, share of it the defense recovers, and the clean-accuracy cost of the defense."""
     clean, attacked = results['clean'][key], results['attacked'][key]
-    defended, clean_defended = results['attacked + defense'][key], results['clean + defense'][key]
+    preset = setting.split('[')[1].rstrip(']')
+    defended = results[setting][key]
+    clean_defended = results[f'clean + defense [{preset}]'][key]
     cost = clean - attacked
     recovered = (defended - attacked) / cost if cost > 0 else float('nan')
-    return (f'- {label}: the attack costs {cost:.3g} {key} ({100 * cost / clean:.0f} % of clean); the defense '
-            f'recovers {100 * recovered:.0f} % of it; clean + defense changes {key} by {clean_defended - clean:+.3g}.')
+    return (f'- {label}, `{preset}`: the attack costs {cost:.3g} {key} ({100 * cost / clean:.0f} % of clean); the '
+            f'defense recovers {100 * recovered:.0f} % of it; clean + defense changes {key} by '
+            f'{clean_defended - clean:+.3g}.')
 
 
 if __name__ == '__main__':

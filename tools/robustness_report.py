@@ -80,7 +80,8 @@ def run_cell(args, cell):
             return dict(json.load(f), sweep=cell['sweep'])
     command = ['python', 'tools/test.py', args.config, args.checkpoint, '--work-dir', cell_dir,
                '--attack', cell['attack'], '--defense', cell['defense'],
-               *opts_args('--attack-opts', cell['attack_opts']), *opts_args('--defense-opts', cell['defense_opts'])]
+               *opts_args('--attack-opts', cell['attack_opts']), *opts_args('--defense-opts', cell['defense_opts']),
+               *cell.get('test_args', [])]
     options = list(args.cfg_options or [])
     if args.num_images:
         options.append(f'test_dataloader.dataset.indices={args.num_images}')
@@ -90,6 +91,7 @@ def run_cell(args, cell):
     record = dict(cell, metrics=metrics, settings=robustness.get('settings', {}),
                   seconds_per_image=robustness.get('seconds_per_image', {}), images=robustness.get('images'),
                   peak_memory=robustness.get('peak_memory', {}), wall_seconds=seconds,
+                  passes_per_image=robustness.get('passes_per_image', {}),
                   command=' '.join(command))
     with open(done, 'w') as f:
         json.dump(record, f, indent=2)

@@ -30,6 +30,8 @@ def parse_args(argv=None):
     parser.add_argument('--attack', help='attack config: a name in the shipped _base_/attacks, a path, or none')
     parser.add_argument('--defense', help='defense config: a name in the shipped _base_/defenses, a path, or none')
     parser.add_argument('--feature', help='feature map of the equivariance: logits, decode, neck, neck.0, backbone.3, ...')
+    parser.add_argument('--attack-cache', help='store attacked images there and reuse them in later runs with the '
+                        'same attack, seed and images (e.g. attacked, then attacked + defense)')
     parser.add_argument('--attack-opts', nargs='+', action=DictAction, default={},
                         help='override attack settings, e.g. eps=8 steps=10')
     parser.add_argument('--defense-opts', nargs='+', action=DictAction, default={},
@@ -65,6 +67,10 @@ def main(argv=None):
         if robust is None:
             raise ValueError('--feature needs a robust run (--attack and/or --defense)')
         robust['feature'] = args.feature
+    if args.attack_cache:
+        if robust is None or robust.get('attack') is None:
+            raise ValueError('--attack-cache needs an attack (--attack NAME)')
+        robust['attack_cache'] = osp.abspath(args.attack_cache)
     if robust is not None and args.show_dir:  # side-by-side clean | attacked | purified
         robust['show_dir'] = osp.abspath(args.show_dir)
     elif args.show_dir:

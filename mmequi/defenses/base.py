@@ -1,4 +1,5 @@
 """The defense role: purify an input by maximising an objective within a small ε_v-ball, over the shared loop."""
+import contextlib
 from typing import Callable, Optional
 
 import torch
@@ -23,18 +24,26 @@ class Defense(ProjectedGradient):
         norm: 'linf' or 'l2' (the L2 variant).
         random_start, noise: Algorithm 1's random start and annealed gradient noise.
         pixel_range: (low, high) of valid pixel values.
-        feature: the model feature this defense must be run on (e.g. the feature a rotation head was trained on);
-            None lets the robust wrapper choose.
+        grad_per_view: when the objective offers ``gradient`` (the view-based ones do), differentiate it view by
+            view: peak memory of one view's graph instead of K + 1 (exact; K + 1 extra forwards).
+        autocast: None, 'bf16' or 'fp16' (CUDA only): run the objective's forwards under ``torch.autocast``.
+
+    A defense may also say which model ``feature`` it must be run on (e.g. the one a rotation head was trained on);
+    None lets the robust wrapper choose.
     """
     feature: Optional[str] = None
+    AUTOCAST = {'bf16': torch.bfloat16, 'fp16': torch.float16}
 
     def __init__(self, objective: Optional[DefenseObjective] = None, eps: float = 6.0, steps: int = 20,
                  step_size: float = 255.0, norm: str = 'linf', random_start: bool = True, noise: bool = True,
-                 pixel_range=(0.0, 255.0)):
+                 pixel_range=(0.0, 255.0), grad_per_view: bool = True, autocast: Optional[str] = None):
         super().__init__(eps, step_size, steps, norm, random_start, pixel_range)
         if objective is not None and not callable(objective):
             raise ValueError(f'objective must be callable or None, got {type(objective).__name__}')
+        if autocast is not None and autocast not in self.AUTOCAST:
+            raise ValueError(f'autocast must be None or one of {sorted(self.AUTOCAST)}, got {autocast!r}')
         self.objective, self.noise = objective, bool(noise)
+        self.grad_per_view, self.autocast = bool(grad_per_view), autocast
 
     def purify(self, images: torch.Tensor, feature_fn: Optional[Callable] = None,
                generator: Optional[torch.Generator] = None, valid_mask: Optional[torch.Tensor] = None) -> torch.Tensor:
@@ -50,13 +59,13 @@ class Defense(ProjectedGradient):
         return self.run(images, self.loss(feature_fn, generator), generator, keep_graph=True)
 
     def loss(self, feature_fn, generator):
-        """The per-image value the loop ascends: ``objective(x + δ)`` (None: no optimisation)."""
+        """What the loop ascends: ``objective(x + δ)`` per image (None: no optimisation)."""
         if self.objective is None:
             return None
         if not callable(feature_fn):
             raise ValueError(f'feature_fn must be callable, got {type(feature_fn).__name__}')
         check_generator(generator)
-        return lambda images, step: self.objective(images, feature_fn, generator)
+        return ObjectiveAscent(self, feature_fn, generator)
 
     def direction(self, grad, step, state, generator):
         # Algorithm 1, step 2, on the loss L = −objective: g = ∇L/‖∇L‖₂ + n·(T−1−t)/T with n ~ N(0, 1), then
@@ -66,3 +75,29 @@ class Defense(ProjectedGradient):
         if self.noise and anneal > 0:
             direction = direction - anneal * random_tensor('normal', grad.shape, grad, generator)
         return direction
+
+
+class ObjectiveAscent:
+    """The loop's loss for one purification: ``objective(images, feature_fn, generator)``, under the defense's
+    autocast, with the objective's own view-by-view ``gradient`` when the defense asks for it."""
+
+    def __init__(self, defense: Defense, feature_fn: Callable, generator: Optional[torch.Generator]):
+        self.defense, self.feature_fn, self.generator = defense, feature_fn, generator
+        if defense.grad_per_view and callable(getattr(defense.objective, 'gradient', None)):
+            self.gradient = self._gradient
+
+    def precision(self, images):
+        if self.defense.autocast is None:
+            return contextlib.nullcontext()
+        if self.defense.autocast == 'fp16' and images.device.type != 'cuda':
+            raise ValueError(f"autocast='fp16' needs a CUDA device, the images are on {images.device.type}: use "
+                             "autocast='bf16' or None")
+        return torch.autocast(images.device.type, dtype=Defense.AUTOCAST[self.defense.autocast])
+
+    def __call__(self, images, step):
+        with self.precision(images):
+            return self.defense.objective(images, self.feature_fn, self.generator).float()
+
+    def _gradient(self, images, step):
+        with self.precision(images):
+            return self.defense.objective.gradient(images, self.feature_fn, self.generator).float()

@@ -6,7 +6,7 @@ minimises its negative (Algorithm 1).
 import torch
 import torch.nn.functional as F
 
-from .transforms import build_transforms, full_mask
+from .transforms import build_transforms, full_mask, resize
 
 
 def _as_levels(features, what):
@@ -66,36 +66,104 @@ def _pooled(levels):
     return [(f.mean((2, 3), keepdim=True), full_mask(f, (1, 1))) for f in levels]
 
 
-def view_features(feature_fn, images, transforms, generator=None, pooled=False):
+def cap_size(view, max_view_area, image_area):
+    """Downscale a transformed view (aspect kept) so that its area is at most ``max_view_area`` × the image's; the
+    inverse resizes the features to the identity view's size anyway, so the view stays aligned (an approximation:
+    the model sees fewer pixels)."""
+    height, width = view.shape[-2:]
+    if max_view_area is None or height * width <= max_view_area * image_area:
+        return view
+    factor = (max_view_area * image_area / (height * width)) ** 0.5
+    return resize(view, (max(1, int(height * factor)), max(1, int(width * factor))))
+
+
+def identity_view(feature_fn, images, pooled=False):
+    """The identity view -> (list over levels of (features, mask), feature sizes)."""
+    levels = _as_levels(feature_fn(images), 'feature_fn output')
+    sizes = [tuple(f.shape[-2:]) for f in levels]
+    return (_pooled(levels) if pooled else [(f, full_mask(f, size)) for f, size in zip(levels, sizes)]), sizes
+
+
+def transformed_view(feature_fn, images, transform, params, sizes, pooled=False, max_view_area=None):
+    """View ``g⁻¹(F(g(x)))`` of one transform, with one parameter set per image -> list over levels of
+    (features, mask). Each image goes through ``feature_fn`` on its own (its own parameters, its own size)."""
+    per_image = []
+    for image, image_params in zip(images.split(1), params):
+        view = cap_size(transform.apply(image, image_params), max_view_area, image.shape[-2] * image.shape[-1])
+        levels = _as_levels(feature_fn(view),
+                            'feature_fn output')
+        if len(levels) != len(sizes):
+            raise ValueError(f'feature_fn returned {len(levels)} levels for {transform!r}, {len(sizes)} for the '
+                             'identity view')
+        per_image.append(_pooled(levels) if pooled else
+                         [transform.invert(f, image_params, size) for f, size in zip(levels, sizes)])
+    return [tuple(torch.cat(parts) for parts in zip(*level)) for level in zip(*per_image)]
+
+
+def sample_params(transforms, batch, generator=None):
+    """One parameter set per transform and image, drawn transform by transform, image by image."""
+    return [[t.sample(generator) for _ in range(batch)] for t in transforms]
+
+
+def _check_images(images):
+    if not isinstance(images, torch.Tensor) or images.dim() != 4:
+        raise ValueError(f'images must be a B×C×H×W tensor, got {getattr(images, "shape", type(images))}')
+
+
+def _split(views):
+    return [[f for f, _ in view] for view in views], [[m for _, m in view] for view in views]
+
+
+def view_features(feature_fn, images, transforms, generator=None, pooled=False, max_view_area=None):
     """Views of Eq. 2 -> (views, masks), each a list over views (identity first) of lists over feature levels.
 
     ``feature_fn(images)`` returns a B×C×h×w tensor or a list/tuple of them (levels). Every transform draws its own
     parameters for every image, so the transformed images go through ``feature_fn`` one at a time. With
     ``pooled=True`` (the invariance baseline) each view is the global average of the transformed image's features,
-    B×C×1×1, with no inversion and no masks.
+    B×C×1×1, with no inversion and no masks. ``max_view_area`` caps a transformed view's area (× the image's).
     """
-    if not isinstance(images, torch.Tensor) or images.dim() != 4:
-        raise ValueError(f'images must be a B×C×H×W tensor, got {getattr(images, "shape", type(images))}')
+    _check_images(images)
     transforms = build_transforms(transforms)
-    identity = _as_levels(feature_fn(images), 'feature_fn output')
-    sizes = [tuple(f.shape[-2:]) for f in identity]
-    # Each view: a list over levels of (features, mask).
-    views = [_pooled(identity) if pooled else [(f, full_mask(f, size)) for f, size in zip(identity, sizes)]]
-    for t in transforms:
-        per_image = []
-        for image in images.split(1):
-            params = t.sample(generator)
-            levels = _as_levels(feature_fn(t.apply(image, params)), 'feature_fn output')
-            if len(levels) != len(identity):
-                raise ValueError(f'feature_fn returned {len(levels)} levels for {t!r}, {len(identity)} for the '
-                                 'identity view')
-            per_image.append(_pooled(levels) if pooled else
-                             [t.invert(f, params, size) for f, size in zip(levels, sizes)])
-        views.append([tuple(torch.cat(parts) for parts in zip(*level)) for level in zip(*per_image)])
-    return [[f for f, _ in view] for view in views], [[m for _, m in view] for view in views]
+    identity, sizes = identity_view(feature_fn, images, pooled)
+    params = sample_params(transforms, images.shape[0], generator)
+    return _split([identity] + [transformed_view(feature_fn, images, t, p, sizes, pooled, max_view_area)
+                                for t, p in zip(transforms, params)])
 
 
-def compute_equivariance_score(feature_fn, images, transforms, generator=None, pooled=False):
+def compute_equivariance_score(feature_fn, images, transforms, generator=None, pooled=False, max_view_area=None):
     """Equivariance score (Eq. 2) of ``images`` under the identity view plus ``transforms`` -> Tensor[B].
     ``pooled=True`` gives the invariance baseline's score instead."""
-    return equivariance_score(*view_features(feature_fn, images, transforms, generator, pooled))
+    return equivariance_score(*view_features(feature_fn, images, transforms, generator, pooled, max_view_area))
+
+
+def equivariance_score_and_gradient(feature_fn, images, transforms, generator=None, pooled=False,
+                                    max_view_area=None):
+    """(score Tensor[B], ∂score/∂images B×C×H×W) with one view's autograd graph alive at a time.
+
+    The score is a sum of pairwise terms, so its gradient is Σ_i ∂S/∂f_i · ∂f_i/∂x, and ∂S/∂f_i only needs the
+    other views' values: all views are computed once without a graph, then each view again with its graph,
+    back-propagated against the others held fixed. Same views and draws as :func:`compute_equivariance_score`;
+    equal to autograd through it up to float summation order. Peak memory: one view's graph (not K + 1 of them),
+    for K + 1 extra forwards.
+    """
+    _check_images(images)
+    transforms = build_transforms(transforms)
+    images = images.detach()
+    params = sample_params(transforms, images.shape[0], generator)
+
+    def view(i, x, sizes):
+        return transformed_view(feature_fn, x, transforms[i - 1], params[i - 1], sizes, pooled, max_view_area)
+
+    with torch.no_grad():
+        identity, sizes = identity_view(feature_fn, images, pooled)
+        fixed = [identity] + [view(i, images, sizes) for i in range(1, len(transforms) + 1)]
+        score = equivariance_score(*_split(fixed))
+    grad = torch.zeros_like(images)
+    for i in range(len(fixed)):
+        x = images.clone().requires_grad_(True)
+        with torch.enable_grad():
+            live = identity_view(feature_fn, x, pooled)[0] if i == 0 else view(i, x, sizes)
+            pairs = [_pair_cosine(f, fixed[j][level][0], m * fixed[j][level][1])
+                     for j in range(len(fixed)) if j != i for level, (f, m) in enumerate(live)]
+            grad += torch.autograd.grad(torch.stack(pairs).sum(), x)[0]
+    return score, grad

@@ -9,7 +9,7 @@ import torch
 
 from mmequi.loop import check_generator, check_images
 
-from .loss import compute_equivariance_score
+from .loss import compute_equivariance_score, equivariance_score_and_gradient
 from .transforms import build_transforms, reference_transforms
 
 
@@ -21,6 +21,10 @@ class EquivarianceObjective:
             implicit); None takes the first ``num_views`` of :func:`reference_transforms`.
         num_views: K, when ``transforms`` is None (8 for adversarially trained models, 6 for vanilla ones).
         pixel_range: pixel range of the images (the colour jitter view needs it).
+        views_per_step: k <= K: every call compares the identity with a random subset of k of the K views (an
+            approximation: cost k instead of K; None = all K).
+        max_view_area: downscale any transformed view whose area exceeds this multiple of the image's area before
+            the model sees it (1.0: no view larger than the image; an approximation; None = no cap).
 
     Example::
 
@@ -29,21 +33,49 @@ class EquivarianceObjective:
     """
     pooled = False
 
-    def __init__(self, transforms: Optional[Sequence] = None, num_views: int = 8, pixel_range=(0.0, 255.0)):
+    def __init__(self, transforms: Optional[Sequence] = None, num_views: int = 8, pixel_range=(0.0, 255.0),
+                 views_per_step: Optional[int] = None, max_view_area: Optional[float] = None):
         if transforms is None:
             transforms = reference_transforms(num_views, pixel_range=pixel_range)
         self.transforms = build_transforms(transforms)
         if not self.transforms:
             raise ValueError(f'{type(self).__name__} needs at least one transform besides the identity view')
+        if views_per_step is not None and not (isinstance(views_per_step, int) and not isinstance(views_per_step, bool)
+                                               and 1 <= views_per_step <= len(self.transforms)):
+            raise ValueError(f'views_per_step must be None or an integer in [1, {len(self.transforms)}] (the number of '
+                             f'views), got {views_per_step!r}')
+        if max_view_area is not None and not (isinstance(max_view_area, (int, float))
+                                              and 0.01 <= max_view_area < 1e4):
+            raise ValueError(f'max_view_area must be None or a number in [0.01, 1e4) (a view\'s largest area as a '
+                             f'multiple of the image\'s), got {max_view_area!r}')
+        self.views_per_step, self.max_view_area = views_per_step, max_view_area
+
+    def views(self, generator: Optional[torch.Generator] = None) -> list:
+        """The transforms of one call: all K, or a random subset of ``views_per_step`` (drawn from ``generator``)."""
+        if self.views_per_step is None or self.views_per_step == len(self.transforms):
+            return self.transforms
+        chosen = torch.randperm(len(self.transforms), generator=generator)[:self.views_per_step].sort().values
+        return [self.transforms[i] for i in chosen.tolist()]
 
     def __call__(self, images: torch.Tensor, feature_fn: Callable,
                  generator: Optional[torch.Generator] = None) -> torch.Tensor:
         if not callable(feature_fn):
             raise ValueError(f'feature_fn must be callable, got {type(feature_fn).__name__}')
-        return compute_equivariance_score(feature_fn, images, self.transforms, generator, self.pooled)
+        return compute_equivariance_score(feature_fn, images, self.views(generator), generator, self.pooled,
+                                          self.max_view_area)
+
+    def gradient(self, images: torch.Tensor, feature_fn: Callable,
+                 generator: Optional[torch.Generator] = None) -> torch.Tensor:
+        """∂objective/∂images (B×C×H×W) with one view's graph in memory at a time; the same draws as a call."""
+        if not callable(feature_fn):
+            raise ValueError(f'feature_fn must be callable, got {type(feature_fn).__name__}')
+        return equivariance_score_and_gradient(feature_fn, images, self.views(generator), generator, self.pooled,
+                                               self.max_view_area)[1]
 
     def __repr__(self):
-        return f'{type(self).__name__}(transforms={self.transforms!r})'
+        extra = ''.join(f', {k}={getattr(self, k)!r}' for k in ('views_per_step', 'max_view_area')
+                        if getattr(self, k) is not None)
+        return f'{type(self).__name__}(transforms={self.transforms!r}{extra})'
 
 
 class InvarianceObjective(EquivarianceObjective):
@@ -63,7 +95,7 @@ class EquivarianceScorer:
     """
 
     def __init__(self, transforms: Optional[Sequence] = None, num_views: int = 8):
-        self.objective = EquivarianceObjective(transforms, num_views)
+        self.objective = EquivarianceObjective(transforms, num_views)  # all views, no cap: comparable scores
 
     def __call__(self, images: torch.Tensor, feature_fn: Callable,
                  generator: Optional[torch.Generator] = None) -> torch.Tensor:

@@ -42,6 +42,7 @@ class RobustTestHook(Hook):
         defense: a ``DEFENSES`` config (``dict(type='EquivariancePurifier')``) or None for an undefended model.
         feature, seed, score: as :class:`RobustModel`.
         show_dir: write side-by-side PNGs (clean | attacked | purified, each with its prediction) there.
+        attack_cache: as :class:`RobustModel` (store and reuse attacked images).
 
     Example (in an mmseg/mmdet test config)::
 
@@ -52,11 +53,12 @@ class RobustTestHook(Hook):
     priority = 'VERY_HIGH'  # wrap before any other hook looks at the model
 
     def __init__(self, attack: Optional[dict] = None, defense: Optional[dict] = None, feature: Optional[str] = None,
-                 seed: int = 0, score: bool = True, show_dir: Optional[str] = None):
-        self.settings = dict(attack=attack, defense=defense, feature=feature, seed=seed, score=score)
+                 seed: int = 0, score: bool = True, show_dir: Optional[str] = None, attack_cache: Optional[str] = None):
+        self.settings = dict(attack=attack, defense=defense, feature=feature, seed=seed, score=score,
+                             attack_cache=attack_cache)
         self.show_dir = show_dir
         self.model = None
-        self.seconds = []
+        self.seconds, self.passes = [], []
 
     def before_test(self, runner):
         parent = runner.model
@@ -76,6 +78,7 @@ class RobustTestHook(Hook):
 
     def after_test_iter(self, runner, batch_idx, data_batch=None, outputs=None):
         self.seconds += [sample.robust_seconds for sample in outputs or [] if 'robust_seconds' in sample]
+        self.passes += [sample.robust_passes for sample in outputs or [] if sample.get('robust_passes')]
         if self.show_dir is None or not outputs:
             return
         os.makedirs(self.show_dir, exist_ok=True)
@@ -95,11 +98,13 @@ class RobustTestHook(Hook):
     def after_test_epoch(self, runner, metrics=None):
         settings = dict(self.settings, attack=repr(self.model.attack), defense=repr(self.model.defense),
                         feature=self.model.feature, defense_feature=self.model.defense_feature)
-        seconds = {key: float(np.mean([s[key] for s in self.seconds]))
-                   for key in ('attack', 'defense') if self.seconds and key in self.seconds[0]}
+        seconds = {key: float(np.mean([s[key] for s in self.seconds if key in s]))
+                   for key in ('attack', 'defense') if any(key in s for s in self.seconds)}
+        passes = {key: float(np.mean([p[key] for p in self.passes])) for key in self.passes[0]} if self.passes else {}
         out = osp.join(runner.log_dir, 'robustness.json')
         with open(out, 'w') as f:
             json.dump(dict(settings=settings, metrics={k: float(v) for k, v in (metrics or {}).items()},
-                           seconds_per_image=seconds, images=len(self.seconds), peak_memory=peak_memory(self.model)),
+                           seconds_per_image=seconds, passes_per_image=passes, images=len(self.seconds),
+                           peak_memory=peak_memory(self.model)),
                       f, indent=2, default=str)
         runner.logger.info(f'robustness results written to {out}')

@@ -9,6 +9,9 @@ perturb those, and the model's own data preprocessor normalises (and pads) insid
 pixel units users think in and the padding is never perturbed.
 """
 import copy
+import hashlib
+import os
+import os.path as osp
 import time
 import zlib
 from typing import Optional, Tuple, Union
@@ -35,6 +38,20 @@ def build_component(registry, cfg, base, what):
     return build(registry, cfg, what)
 
 
+class PassCounter:
+    """A feature function that counts what goes through the network, in units of the input image's area:
+    ``passes['forward']`` without a graph, ``passes['forward_backward']`` with one (the defense's cost measure)."""
+
+    def __init__(self, feature_fn, pixels):
+        self.feature_fn, self.area = feature_fn, pixels.shape[-2] * pixels.shape[-1]
+        self.passes = {'forward': 0.0, 'forward_backward': 0.0}
+
+    def __call__(self, pixels):
+        kind = 'forward_backward' if torch.is_grad_enabled() else 'forward'
+        self.passes[kind] += pixels.shape[0] * pixels.shape[-2] * pixels.shape[-1] / self.area
+        return self.feature_fn(pixels)
+
+
 def preprocess(model: nn.Module, pixels: torch.Tensor, sample) -> Tuple[torch.Tensor, list]:
     """``model``'s own data preprocessor on 1×C×H×W float pixels (differentiable) -> (inputs, [sample])."""
     data = model.data_preprocessor(dict(inputs=list(pixels), data_samples=[sample]), False)
@@ -54,6 +71,9 @@ class RobustModel(BaseModel):
         score: also measure the equivariance score of the clean, attacked and purified inputs (``K + 1`` extra
             forwards each), stored per image as ``equivariance_scores`` for :class:`EquivarianceMetric`.
         keep_images: store the (uint8) clean/attacked/purified images per sample for visualisation.
+        attack_cache: a directory where attacked images are stored and reused (keyed by the attack's settings, the
+            seed and the image), so a second run on the same attacked images (e.g. with a defense) does not attack
+            them again.
 
     Shapes: ``test_step`` takes the dataloader's batch (C×H×W uint8 BGR images and their data samples) and returns
     the model's data samples, with ``robust_seconds``, ``equivariance_scores`` and (``keep_images``)
@@ -70,7 +90,7 @@ class RobustModel(BaseModel):
 
     def __init__(self, module: nn.Module, attack: Union[dict, Attack, None] = None,
                  defense: Union[dict, Defense, None] = None, feature: Optional[str] = None, seed: int = 0,
-                 score: bool = True, keep_images: bool = False):
+                 score: bool = True, keep_images: bool = False, attack_cache: Optional[str] = None):
         super().__init__()
         if not isinstance(module, nn.Module):
             raise ValueError(f'module must be a built model (nn.Module), got {type(module).__name__}')
@@ -83,6 +103,7 @@ class RobustModel(BaseModel):
         self.seed = int(seed)
         self.score = bool(score)
         self.keep_images = bool(keep_images)
+        self.attack_cache = attack_cache
         # The score always uses equivariance (never pooled) views: the defense's views when it has them.
         transforms = getattr(getattr(self.defense, 'objective', None), 'transforms', None)
         self.scorer = EquivarianceScorer(transforms) if self.score else None
@@ -141,19 +162,18 @@ class RobustModel(BaseModel):
 
     def test_one(self, image, sample, seed):
         stages = {'clean': self.to_pixels(image)}
-        pixels, seconds = stages['clean'], {}
+        pixels, seconds, passes = stages['clean'], {}, {}
         if self.attack is not None:
-            start = time.perf_counter()
-            pixels = stages['attacked'] = self.attack.perturb(
-                pixels, self.task_objective(sample), self.generator(seed, 1), context=self.attack_context())
-            seconds['attack'] = time.perf_counter() - start
+            pixels = stages['attacked'] = self.attacked(pixels, sample, seed, seconds)
         if self.defense is not None:
             start = time.perf_counter()
-            pixels = stages['purified'] = self.defense.purify(pixels, self.defense_feature_fn,
-                                                              self.generator(seed, 2))
+            counter = PassCounter(self.defense_feature_fn, pixels)
+            pixels = stages['purified'] = self.defense.purify(pixels, counter, self.generator(seed, 2))
             seconds['defense'] = time.perf_counter() - start
+            passes = counter.passes
         result = self.predict_pixels(pixels, sample)
         result.set_field(seconds, 'robust_seconds')
+        result.set_field(passes, 'robust_passes')
         if self.score:
             # The same views (same generator seed) for every stage, so the scores are comparable.
             result.set_field({name: float(self.scorer(x, self.feature_fn, self.generator(seed, 3)))
@@ -162,6 +182,25 @@ class RobustModel(BaseModel):
             result.set_field({name: x[0].detach().round().clamp(0, 255).byte().cpu()
                               for name, x in stages.items()}, 'robust_images')
         return result
+
+    def attacked(self, pixels, sample, seed, seconds):
+        """The attacked pixels of one image: from ``attack_cache`` when an earlier run with the same attack, seed and
+        image stored them there, else computed (and stored); ``seconds['attack']`` is set when computed."""
+        path = None
+        if self.attack_cache is not None:
+            key = f'{self.attack!r}|{self.seed}|{seed}|{tuple(pixels.shape)}'
+            path = osp.join(self.attack_cache, hashlib.sha1(key.encode()).hexdigest() + '.pt')
+            if osp.isfile(path):
+                return torch.load(path, map_location=pixels.device, weights_only=True)
+        start = time.perf_counter()
+        adv = self.attack.perturb(pixels, self.task_objective(sample), self.generator(seed, 1),
+                                  context=self.attack_context())
+        seconds['attack'] = time.perf_counter() - start
+        if path is not None:
+            os.makedirs(self.attack_cache, exist_ok=True)
+            torch.save(adv.cpu(), path + '.tmp')
+            os.replace(path + '.tmp', path)  # a run killed mid-write leaves no half file behind
+        return adv
 
     def feature_fn(self, pixels):
         """Feature map(s) of ``pixels`` on which the equivariance is measured (``self.feature``)."""

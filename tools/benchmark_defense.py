@@ -1,0 +1,259 @@
+"""Benchmark defense settings side by side: cost (seconds, network passes, peak memory) against robustness.
+
+    python tools/benchmark_defense.py CONFIG CHECKPOINT --settings equivariance equivariance_fast \\
+        'equivariance:num_views=1,steps=10' [--num-images N] [--attack pgd_linf_eps4_50steps] [--work-dir DIR]
+    python tools/benchmark_defense.py CONFIG --memory --size 1024 2048 [--num-views 1 4 8]
+
+A setting is a defense name (the shipped ``_base_/defenses``) or config path, optionally with ``:key=value,...``
+overrides. Every setting is run clean + defense and attacked + defense on the same images, in one process per cell
+(``tools/test.py``, so the figures are those a user gets); the attacked images are computed once and reused
+(``--attack-cache``). Outputs in the work dir: ``benchmark.md``, ``benchmark.csv``, ``pareto.png`` (share of the
+attack's loss recovered vs seconds per image). Resumable: finished cells are kept.
+
+``--memory`` reports the peak memory of one purifier step (random weights, a random image of ``--size``) for each K,
+next to one forward + backward pass of the largest view, each in a fresh process (CUDA: peak allocated; CPU: growth
+of the process's peak RSS).
+"""
+import argparse
+import csv
+import json
+import os
+import os.path as osp
+import subprocess
+import sys
+
+ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
+sys.path.insert(0, ROOT)  # runs from a checkout without installing mmequi
+
+from mmengine.utils import ProgressBar  # noqa: E402
+
+from tools.robustness_report import run_cell, short, task_metric  # noqa: E402
+
+BASELINE = 'none'
+
+
+def parse_setting(text):
+    """'name[:k=v,k=v]' -> (name, {k: v}) with values read as Python literals where they parse."""
+    import ast
+    name, _, opts = text.partition(':')
+    options = {}
+    for pair in filter(None, opts.split(',')):
+        key, sep, value = pair.partition('=')
+        if not sep:
+            raise ValueError(f'setting {text!r}: expected name:key=value,key=value')
+        try:
+            options[key] = ast.literal_eval(value)
+        except (ValueError, SyntaxError):
+            options[key] = value
+    return name, options
+
+
+def label(name, options):
+    return short(name) + (' ' + ' '.join(f'{k}={v}' for k, v in options.items()) if options else '')
+
+
+def cells_for(args):
+    """Baselines first (the attacked one fills the attack cache), then clean + defense, attacked + defense."""
+    cache = ['--attack-cache', osp.join(args.work_dir, 'attack_cache')]
+    cells = [dict(sweep='baseline', attack='none', defense='none', attack_opts={}, defense_opts={}),
+             dict(sweep='baseline', attack=args.attack, defense='none', attack_opts={}, defense_opts={},
+                  test_args=cache)]
+    for text in args.settings:
+        name, options = parse_setting(text)
+        cells.append(dict(sweep=label(name, options), attack='none', defense=name, attack_opts={},
+                          defense_opts=options))
+        cells.append(dict(sweep=label(name, options), attack=args.attack, defense=name, attack_opts={},
+                          defense_opts=options, test_args=cache))
+    return [dict(cell, num_images=args.num_images) for cell in cells]
+
+
+def summarise(records):
+    """One row per setting: cost and robustness, the share of the attack's loss it recovers."""
+    key = task_metric(records[0])[0]
+    clean, attacked = (next(r['metrics'][key] for r in records[:2] if r['attack'] == a) for a in ('none',
+                                                                                                  records[1]['attack']))
+    rows = []
+    for setting in dict.fromkeys(r['sweep'] for r in records[2:]):
+        pair = {r['attack']: r for r in records if r['sweep'] == setting}
+        on_clean, on_attacked = pair['none'], pair[records[1]['attack']]
+        seconds = [r['seconds_per_image'].get('defense') for r in (on_clean, on_attacked)]
+        passes = on_attacked.get('passes_per_image', {})
+        recovered = ((on_attacked['metrics'][key] - attacked) / (clean - attacked) if clean > attacked
+                     else float('nan'))
+        rows.append(dict(setting=setting, images=on_attacked.get('images'), seconds_per_image=sum(seconds) / 2,
+                         forward_backward_passes=passes.get('forward_backward', ''),
+                         forward_passes=passes.get('forward', ''),
+                         peak_memory_mib=max(r.get('peak_memory', {}).get('mib', 0) for r in (on_clean, on_attacked)),
+                         clean_defended=on_clean['metrics'][key], attacked_defended=on_attacked['metrics'][key],
+                         recovered_share=recovered))
+    return key, clean, attacked, rows
+
+
+def write_outputs(args, records):
+    key, clean, attacked, rows = summarise(records)
+    reference = next((r for r in rows if r['setting'] == label(*parse_setting(args.reference))), rows[0])
+    for row in rows:
+        row['speedup_vs_reference'] = reference['seconds_per_image'] / row['seconds_per_image']
+    with open(osp.join(args.work_dir, 'benchmark.csv'), 'w', newline='') as f:
+        writer = csv.DictWriter(f, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows(rows)
+    with open(osp.join(args.work_dir, 'cells.json'), 'w') as f:
+        json.dump(records, f, indent=2)
+    header = ['setting', 'images', 's/img defense', '× faster than reference', 'fwd+bwd passes/img',
+              'fwd passes/img', 'peak MiB', f'clean + defense {key}', f'attacked + defense {key}', 'recovered']
+    lines = ['| ' + ' | '.join(header) + ' |', '|' + '---|' * len(header)]
+    for r in rows:
+        lines.append(f"| {r['setting']} | {r['images']} | {r['seconds_per_image']:.3f} | "
+                     f"{r['speedup_vs_reference']:.1f} | {r['forward_backward_passes']:.1f} | "
+                     f"{r['forward_passes']:.1f} | {r['peak_memory_mib']:.0f} | {r['clean_defended']:.2f} | "
+                     f"{r['attacked_defended']:.2f} | {100 * r['recovered_share']:.1f} % |")
+    plot(args, rows, reference)
+    attack_seconds = records[1]['seconds_per_image'].get('attack')
+    text = (f'# Defense benchmark\n\nConfig `{args.config}`, checkpoint `{args.checkpoint}`, '
+            f'{f"first {args.num_images} images" if args.num_images else "all test images"}; attack '
+            f'`{args.attack}` on the undefended model (clean {key} {clean:.2f}, attacked {attacked:.2f}, '
+            f'{attack_seconds or float("nan"):.2f} s/img), the same attacked images for every setting. Recovered = '
+            '(attacked + defense − attacked) / (clean − attacked). Passes are in units of the image\'s area '
+            '(a ×2 view counts 4). Peak memory: the cell\'s process peak (CUDA: allocated). Reference: '
+            f'`{args.reference}`.\n\n' + '\n'.join(lines) + '\n\n![pareto](pareto.png)\n\nCommand:\n\n```\n'
+            + ' '.join(['python', 'tools/benchmark_defense.py', *sys.argv[1:]]) + '\n```\n')
+    with open(osp.join(args.work_dir, 'benchmark.md'), 'w') as f:
+        f.write(text)
+    return lines
+
+
+def plot(args, rows, reference):
+    import matplotlib
+    matplotlib.use('Agg')
+    import matplotlib.pyplot as plt
+    fig, ax = plt.subplots(figsize=(7, 4.2))
+    for r in rows:
+        style = dict(marker='*', s=160, color='tab:red') if r is reference else dict(marker='o', s=40)
+        ax.scatter(r['seconds_per_image'], 100 * r['recovered_share'], **style)
+        ax.annotate(r['setting'], (r['seconds_per_image'], 100 * r['recovered_share']), fontsize=7,
+                    xytext=(4, 3), textcoords='offset points')
+    ax.set_xscale('log')
+    ax.set_xlabel('defense seconds per image (log scale)')
+    ax.set_ylabel("share of the attack's loss recovered (%)")
+    ax.set_title(f'Defense settings: robustness vs cost ({short(args.config)})', fontsize=9)
+    ax.grid(alpha=0.3, which='both')
+    fig.tight_layout()
+    fig.savefig(osp.join(args.work_dir, 'pareto.png'), dpi=110)
+    plt.close(fig)
+
+
+# ---- memory of one purifier step ---------------------------------------------------------------------------------
+def memory_probe(config, height, width, what, feature, grad_per_view):
+    """Run in a fresh process: peak memory growth (MiB) of ``what`` ('step:K' or 'largest_view')."""
+    import resource
+
+    import torch
+    from mmengine.config import Config
+    from mmengine.registry import DefaultScope
+
+    import mmequi  # noqa: F401
+    from mmequi.apis.config import load_config, task_scope
+    from mmequi.defenses import EquivariancePurifier
+    from mmequi.models import robust_model_for
+    cfg = load_config(config)
+    scope = task_scope(cfg)
+    registry = __import__(f'{scope}.registry', fromlist=['MODELS']).MODELS
+    device = 'cuda' if torch.cuda.is_available() else 'cpu'
+    with DefaultScope.overwrite_default_scope(scope):
+        model = registry.build(Config.fromfile(config).model).to(device).eval()
+    wrapper = robust_model_for(model)(model, feature=feature, score=False)
+    pixels = torch.rand(1, 3, height, width, device=device) * 255
+    with torch.no_grad():
+        wrapper.feature_fn(pixels[..., :32, :32])  # warm up the allocator and lazy initialisation
+
+    def current():
+        if device == 'cuda':
+            torch.cuda.synchronize()
+            return torch.cuda.max_memory_allocated() / 2 ** 20
+        return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2 ** 10
+
+    if device == 'cuda':
+        torch.cuda.reset_peak_memory_stats()
+    before = current()
+    if what == 'largest_view':  # the ×2 rescale with the widest aspect jitter (1.2)
+        big = torch.nn.functional.interpolate(pixels, size=(2 * height, int(2.4 * width)), mode='bilinear')
+        big.requires_grad_(True)
+        with torch.enable_grad():
+            out = wrapper.feature_fn(big)
+            torch.autograd.grad(sum(o.sum() for o in (out if isinstance(out, list) else [out])), big)
+    else:
+        views = int(what.split(':')[1])
+        EquivariancePurifier(num_views=views, steps=1, grad_per_view=grad_per_view).purify(
+            pixels, wrapper.feature_fn, torch.Generator().manual_seed(0))
+    return current() - before
+
+
+def memory_benchmark(args):
+    height, width = args.size
+    rows = []
+    for what in ['largest_view'] + [f'step:{k}' for k in args.num_views]:
+        for per_view in ([True] if what == 'largest_view' else args.grad_per_view):
+            code = (f'import sys; sys.path.insert(0, {ROOT!r}); from tools.benchmark_defense import memory_probe; '
+                    f'print("MIB", memory_probe({args.config!r}, {height}, {width}, {what!r}, {args.feature!r}, '
+                    f'{per_view}))')
+            out = subprocess.run([sys.executable, '-c', code], capture_output=True, text=True, cwd=ROOT,
+                                 env=dict(os.environ, PYTHONWARNINGS='ignore'))
+            if out.returncode:
+                raise RuntimeError(f'memory probe {what} failed:\n{out.stderr[-2000:]}')
+            mib = float(out.stdout.split('MIB')[-1])
+            rows.append(dict(what=what, grad_per_view=per_view if what != 'largest_view' else '', mib=mib))
+            print(f'{what} grad_per_view={per_view}: {mib:.0f} MiB', flush=True)
+    largest = rows[0]['mib']
+    lines = ['| measured | grad_per_view | peak MiB | × one fwd+bwd of the largest view |', '|---|---|---|---|']
+    lines += [f"| {r['what'].replace('step:', 'purifier step, K = ')} | {r['grad_per_view']} | {r['mib']:.0f} | "
+              f"{r['mib'] / largest:.2f} |" for r in rows]
+    os.makedirs(args.work_dir, exist_ok=True)
+    with open(osp.join(args.work_dir, 'memory.md'), 'w') as f:
+        f.write(f'# Peak memory of one purifier step\n\n`{args.config}`, random weights, one {height}×{width} image, '
+                f'feature `{args.feature}`.\n\n' + '\n'.join(lines) + '\n\nCommand:\n\n```\n'
+                + ' '.join(['python', 'tools/benchmark_defense.py', *sys.argv[1:]]) + '\n```\n')
+    print('\n'.join(lines))
+    return rows
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
+    parser.add_argument('config')
+    parser.add_argument('checkpoint', nargs='?')
+    parser.add_argument('--settings', nargs='+', default=['equivariance'],
+                        help="defense settings: NAME or NAME:key=value,key=value (e.g. 'equivariance:steps=5')")
+    parser.add_argument('--reference', default='equivariance', help='the setting the speed-up is measured against')
+    parser.add_argument('--attack', default='pgd_linf_eps4_50steps')
+    parser.add_argument('--num-images', type=int, help='evaluate the first N images of the test split')
+    parser.add_argument('--cfg-options', nargs='+', help='passed on to every tools/test.py run (key=value ...)')
+    parser.add_argument('--work-dir')
+    parser.add_argument('--memory', action='store_true', help='peak memory of one purifier step instead')
+    parser.add_argument('--size', nargs=2, type=int, default=[1024, 2048], help='--memory: image height width')
+    parser.add_argument('--num-views', nargs='+', type=int, default=[1, 4, 8], help='--memory: the K to measure')
+    parser.add_argument('--grad-per-view', nargs='+', type=lambda v: v.lower() == 'true', default=[True, False],
+                        help='--memory: measure with and/or without the view-by-view gradient')
+    parser.add_argument('--feature', default=None, help='--memory: the feature map (default: the wrapper\'s)')
+    args = parser.parse_args(argv)
+    args.work_dir = args.work_dir or osp.join('work_dirs', 'benchmark', osp.splitext(osp.basename(args.config))[0])
+    if args.memory:
+        return memory_benchmark(args)
+    if not args.checkpoint:
+        parser.error('a checkpoint is needed (or --memory)')
+    os.makedirs(osp.join(args.work_dir, 'cells'), exist_ok=True)
+    cells = cells_for(args)
+    from mmequi.apis.config import load_component  # fail on a bad name before hours of computing
+    for cell in cells:
+        load_component('defense', cell['defense'])
+    bar = ProgressBar(len(cells))
+    records = []
+    for cell in cells:
+        records.append(run_cell(args, cell))
+        bar.update()
+    lines = write_outputs(args, records)
+    print('\n' + '\n'.join(lines) + f'\n\nreport: {osp.join(args.work_dir, "benchmark.md")}')
+    return records
+
+
+if __name__ == '__main__':
+    main()
