@@ -4,7 +4,7 @@ PIP := $(PYTHON) -m pip
 PYTEST_ARGS ?=
 DEMO_ARGS ?=
 
-.PHONY: install deps data demo report test clean
+.PHONY: install deps data demo report benchmark test clean
 
 # Installs only when something is missing (tools/check_env.py decides; a no-op takes a second).
 install:
@@ -43,6 +43,24 @@ report: data
 	for part in $(REPORT_PARTS); do mkdir -p docs/robustness/$$part && \
 		cp work_dirs/report/$$part/report.md work_dirs/report/$$part/cells.* work_dirs/report/$$part/*.png \
 		docs/robustness/$$part/ 2>/dev/null || true; done
+
+# Defense cost vs robustness (docs/benchmark/README.md): the reference defaults and the fast preset side by side on
+# the three demo models' val splits, BPDA through both on 10 images, memory of one purifier step. About 1.5 h here.
+BENCH := $(PYTHON) tools/benchmark_defense.py
+DEMO_CS := configs/demo/fcn_r18-d8_synthetic-cityscapes.py checkpoints/fcn_r18-d8_synthetic-cityscapes.pth
+DEMO_VOC := configs/demo/fcn_r18-d8_synthetic-voc.py checkpoints/fcn_r18-d8_synthetic-voc.pth
+DEMO_COCO := configs/demo/faster-rcnn_r18_fpn_synthetic-coco.py checkpoints/faster-rcnn_r18_fpn_synthetic-coco.pth
+benchmark: data
+	$(BENCH) $(DEMO_CS) --work-dir work_dirs/benchmark/cityscapes --settings equivariance equivariance_fast
+	$(PYTHON) tools/robustness_report.py $(DEMO_CS) --work-dir work_dirs/benchmark/cityscapes-bpda-10 --num-images 10 \
+		--attacks none pgd_linf_eps4_50steps bpda_eot1_linf_eps4_20steps --defenses none equivariance equivariance_fast
+	$(BENCH) $(DEMO_COCO) --work-dir work_dirs/benchmark/coco --settings equivariance equivariance_fast
+	$(BENCH) $(DEMO_VOC) --work-dir work_dirs/benchmark/voc --settings equivariance equivariance_fast
+	$(BENCH) configs/demo/fcn_r18-d8_synthetic-cityscapes.py --memory --size 1024 2048 --num-views 1 4 8 \
+		--work-dir work_dirs/benchmark/memory-fcn-1024x2048
+	for part in cityscapes cityscapes-bpda-10 coco voc memory-fcn-1024x2048; do mkdir -p docs/benchmark/$$part && \
+		cp work_dirs/benchmark/$$part/*.md work_dirs/benchmark/$$part/*.csv work_dirs/benchmark/$$part/*.png \
+		docs/benchmark/$$part/ 2>/dev/null || true; done
 
 test: install
 	$(PYTHON) -m pytest tests $(PYTEST_ARGS)

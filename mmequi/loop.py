@@ -96,7 +96,7 @@ class ProjectedGradient:
         """Images + δ maximising ``loss(images + δ, step) -> Tensor[B]``.
 
         ``loss=None`` stops after the random start (the random-noise baseline). A ``loss`` with a method
-        ``gradient(images, step) -> ∂loss/∂images`` computes its own gradient (unless ``keep_graph``). ``keep_graph=True`` keeps every step
+        ``gradient(images, step) -> ∂loss/∂images or None`` computes its own gradient (unless ``keep_graph``). ``keep_graph=True`` keeps every step
         in the autograd graph (second-order terms included), so the result can be differentiated w.r.t. ``images``;
         otherwise the result is detached and the model is only differentiated w.r.t. δ.
         """
@@ -114,11 +114,12 @@ class ProjectedGradient:
                     delta.requires_grad_(True)
                 elif not delta.requires_grad:  # no random start and images without grad: start a graph at δ
                     delta = delta.clone().requires_grad_(True)
-                if keep_graph or not callable(getattr(loss, 'gradient', None)):
+                # A loss may differentiate itself (e.g. view by view): ∂/∂(x + δ) = ∂/∂δ. None: use autograd.
+                own = getattr(loss, 'gradient', None)
+                grad = own(images + delta.detach(), step) if callable(own) and not keep_graph else None
+                if grad is None:
                     adv = images + delta
                     grad = self.gradient(per_image_losses(loss(adv, step), adv).sum(), delta, keep_graph)
-                else:  # the loss differentiates itself (e.g. view by view): ∂/∂(x + δ) = ∂/∂δ
-                    grad = loss.gradient(images + delta.detach(), step)
                 direction = self.direction(grad * valid, step, state, generator)
                 delta = self.constrain(images, self.take_step(delta if keep_graph else delta.detach(), direction),
                                        valid)

@@ -361,3 +361,40 @@ def test_cuda_view_by_view_equals_the_plain_loop():
     runs = [EquivariancePurifier(eps=6.0, steps=3, noise=False, grad_per_view=per_view).purify(
         images, feature_fn, torch.Generator().manual_seed(0)) for per_view in (True, False)]
     assert ((runs[0] - runs[1]).abs() > 1e-3).float().mean() < 0.01
+
+
+def test_grad_per_view_auto_is_per_view_on_large_images_or_cuda_only():
+    from mmequi.defenses.base import ObjectiveAscent
+    ascent = ObjectiveAscent(EquivariancePurifier(FAST_VIEWS), lambda x: x, None)
+    assert not ascent.per_view(torch.empty(1, 3, 512, 1024))  # CPU, 0.5 MP: every graph at once (faster here)
+    assert ascent.per_view(torch.empty(1, 3, 1024, 2048))  # CPU, 2 MP: one view's graph at a time
+    forced = ObjectiveAscent(EquivariancePurifier(FAST_VIEWS, grad_per_view=True), lambda x: x, None)
+    assert forced.per_view(torch.empty(1, 3, 8, 8))
+    assert not ObjectiveAscent(RandomNoiseDefense(), None, None).per_view(torch.empty(1, 3, 4096, 4096))
+    with pytest.raises(ValueError, match='grad_per_view'):
+        EquivariancePurifier(grad_per_view='yes')
+
+
+@pytest.mark.parametrize('pooled', [False, True])
+def test_batched_views_equal_one_call_per_view(pooled):
+    """The batching lever is exact: views of the image's own size (identity, flip, rotations) share one call."""
+    feature_fn, _ = small_net()
+    calls = []
+
+    def spy(x):
+        calls.append(x.shape[0])
+        return feature_fn(x)
+
+    views = [HFlip(), Rotate(15), Rotate(10), Resize(0.5)]
+    images = images_like(2, 18, 22, 0)
+    one_by_one = compute_equivariance_score(spy, images, views, torch.Generator().manual_seed(1), pooled)
+    separate_calls, calls[:] = len(calls), []
+    together = compute_equivariance_score(spy, images, views, torch.Generator().manual_seed(1), pooled,
+                                          batch_views=True)
+    assert torch.allclose(one_by_one, together, atol=1e-5)
+    assert len(calls) < separate_calls and max(calls) == 2 * 4  # 2 images × (identity, flip, 2 rotations)
+    runs = [EquivariancePurifier(views, steps=2, batch_views=batch, grad_per_view=per_view).purify(
+        images, feature_fn, torch.Generator().manual_seed(0)) for batch, per_view in
+        ((False, False), (True, False), (True, True))]
+    for run in runs[1:]:
+        assert ((run - runs[0]).abs() > 1e-3).float().mean() < 0.01

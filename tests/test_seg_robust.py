@@ -208,3 +208,22 @@ def test_attack_cache_reuses_the_attacked_images_and_passes_are_counted(segmento
         assert 2 * (1 + 4 * 0.7) < b.robust_passes['forward_backward'] < 2 * (1 + 4 * 1.3 + 0.2)
     other = wrap(segmentor, attack=dict(FAST_ATTACK, eps=2), score=False, attack_cache=cache)
     assert all('attack' in r.robust_seconds for r in other.test_step(batch(1)))  # another attack: not reused
+
+
+def test_feature_window_stitches_features_of_large_inputs(segmentor):
+    """Window by window, as mmseg's slide inference: the stitched map has the whole input's feature size and,
+    with windows that see all of it (a stride-8 FCN whose windows overlap by most of their size), stays close to
+    the whole-input features; inputs within the crop are not windowed at all."""
+    whole = wrap(segmentor)
+    windowed = wrap(segmentor, feature_window=dict(crop_size=(64, 128), stride=(32, 64)))
+    pixels = torch.rand(1, 3, 128, 256, generator=torch.Generator().manual_seed(0)) * 255
+    reference, stitched = whole.feature_fn(pixels), windowed.feature_fn(pixels)
+    assert stitched.shape == reference.shape == (1, 19, 16, 32)
+    assert (stitched - reference).abs().mean() < 0.5 * reference.abs().mean()
+    small = pixels[..., :64, :128]
+    assert torch.equal(windowed.feature_fn(small), whole.feature_fn(small))
+    levels = wrap(segmentor, feature='backbone', feature_window=dict(crop_size=(64, 128), stride=(32, 64)))
+    assert [f.shape[-2:] for f in levels.feature_fn(pixels)] == [f.shape[-2:] for f in wrap(
+        segmentor, feature='backbone').feature_fn(pixels)]
+    with pytest.raises(ValueError, match='feature_window'):
+        wrap(segmentor, feature_window=dict(crop_size=(64, 128), stride=(128, 64)))

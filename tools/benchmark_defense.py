@@ -127,17 +127,27 @@ def plot(args, rows, reference):
     import matplotlib
     matplotlib.use('Agg')
     import matplotlib.pyplot as plt
-    fig, ax = plt.subplots(figsize=(7, 4.2))
-    for r in rows:
-        style = dict(marker='*', s=160, color='tab:red') if r is reference else dict(marker='o', s=40)
-        ax.scatter(r['seconds_per_image'], 100 * r['recovered_share'], **style)
-        ax.annotate(r['setting'], (r['seconds_per_image'], 100 * r['recovered_share']), fontsize=7,
-                    xytext=(4, 3), textcoords='offset points')
+    from matplotlib.ticker import FormatStrFormatter, LogLocator, NullFormatter
+    fig, ax = plt.subplots(figsize=(8, 4.8))
+    for i, r in enumerate(rows, 1):  # numbered points, the settings spelled out in the legend (labels collide)
+        style = dict(marker='*', s=180, color='tab:red') if r is reference else dict(marker='o', s=45)
+        ax.scatter(r['seconds_per_image'], 100 * r['recovered_share'], zorder=3, label=f'{i}: {r["setting"]}',
+                   **style)
+        ax.annotate(str(i), (r['seconds_per_image'], 100 * r['recovered_share']), fontsize=8,
+                    xytext=(4, 4), textcoords='offset points')
+    ax.axvline(reference['seconds_per_image'] / 8, color='grey', ls='--', lw=1, label='1/8 of the reference\'s time')
+    ax.axhline(100 * reference['recovered_share'] - 2, color='grey', ls=':', lw=1,
+               label='reference − 2 points')
     ax.set_xscale('log')
+    ax.xaxis.set_major_locator(LogLocator(subs=(1, 2, 5)))
+    ax.xaxis.set_major_formatter(FormatStrFormatter('%g'))
+    ax.xaxis.set_minor_formatter(NullFormatter())
+    ax.set_ylim(0, 100)
     ax.set_xlabel('defense seconds per image (log scale)')
-    ax.set_ylabel("share of the attack's loss recovered (%)")
-    ax.set_title(f'Defense settings: robustness vs cost ({short(args.config)})', fontsize=9)
+    ax.set_ylabel("share of the attack's mIoU/AP loss recovered (%)")
+    ax.set_title(f'Robustness vs cost of defense settings ({short(args.config)})', fontsize=9)
     ax.grid(alpha=0.3, which='both')
+    ax.legend(loc='lower left', fontsize=6.5, framealpha=0.9)
     fig.tight_layout()
     fig.savefig(osp.join(args.work_dir, 'pareto.png'), dpi=110)
     plt.close(fig)

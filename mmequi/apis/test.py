@@ -19,6 +19,7 @@ from mmengine.runner import Runner
 
 import mmequi  # noqa: F401  (registers mmequi, allow-lists checkpoint types)
 from mmequi.apis.config import DictAction, load_config, parse_runner_args, set_robust_test, task_scope
+from mmequi.evaluation import evaluate_dataset_images_only
 
 
 def parse_args(argv=None):
@@ -76,6 +77,8 @@ def main(argv=None):
     elif args.show_dir:
         enable_visualization(cfg, osp.abspath(args.show_dir))
     runner = Runner.from_cfg(cfg) if 'runner_type' not in cfg else RUNNERS.build(cfg)
+    if task_scope(cfg) == 'mmdet':  # a subset run (dataset indices) scores its own images only
+        evaluate_dataset_images_only(runner.test_loop.evaluator.metrics, runner.test_loop.dataloader.dataset)
     metrics = runner.test()
     out = osp.join(runner.log_dir, 'metrics.json')
     with open(out, 'w') as f:

@@ -25,7 +25,9 @@ class Defense(ProjectedGradient):
         random_start, noise: Algorithm 1's random start and annealed gradient noise.
         pixel_range: (low, high) of valid pixel values.
         grad_per_view: when the objective offers ``gradient`` (the view-based ones do), differentiate it view by
-            view: peak memory of one view's graph instead of K + 1 (exact; K + 1 extra forwards).
+            view: peak memory of one view's graph instead of K + 1 (exact; K + 1 extra forwards). None (default):
+            on CUDA, and on CPU for images over ``PER_VIEW_PIXELS`` pixels; smaller images on CPU keep every graph,
+            which is faster there (measured: docs/benchmark/README.md) and fits in memory.
         autocast: None, 'bf16' or 'fp16' (CUDA only): run the objective's forwards under ``torch.autocast``.
 
     A defense may also say which model ``feature`` it must be run on (e.g. the one a rotation head was trained on);
@@ -33,17 +35,20 @@ class Defense(ProjectedGradient):
     """
     feature: Optional[str] = None
     AUTOCAST = {'bf16': torch.bfloat16, 'fp16': torch.float16}
+    PER_VIEW_PIXELS = 2 ** 20
 
     def __init__(self, objective: Optional[DefenseObjective] = None, eps: float = 6.0, steps: int = 20,
                  step_size: float = 255.0, norm: str = 'linf', random_start: bool = True, noise: bool = True,
-                 pixel_range=(0.0, 255.0), grad_per_view: bool = True, autocast: Optional[str] = None):
+                 pixel_range=(0.0, 255.0), grad_per_view: Optional[bool] = None, autocast: Optional[str] = None):
         super().__init__(eps, step_size, steps, norm, random_start, pixel_range)
         if objective is not None and not callable(objective):
             raise ValueError(f'objective must be callable or None, got {type(objective).__name__}')
         if autocast is not None and autocast not in self.AUTOCAST:
             raise ValueError(f'autocast must be None or one of {sorted(self.AUTOCAST)}, got {autocast!r}')
         self.objective, self.noise = objective, bool(noise)
-        self.grad_per_view, self.autocast = bool(grad_per_view), autocast
+        if grad_per_view not in (None, True, False):
+            raise ValueError(f'grad_per_view must be None (auto), True or False, got {grad_per_view!r}')
+        self.grad_per_view, self.autocast = grad_per_view, autocast
 
     def purify(self, images: torch.Tensor, feature_fn: Optional[Callable] = None,
                generator: Optional[torch.Generator] = None, valid_mask: Optional[torch.Tensor] = None) -> torch.Tensor:
@@ -83,8 +88,20 @@ class ObjectiveAscent:
 
     def __init__(self, defense: Defense, feature_fn: Callable, generator: Optional[torch.Generator]):
         self.defense, self.feature_fn, self.generator = defense, feature_fn, generator
-        if defense.grad_per_view and callable(getattr(defense.objective, 'gradient', None)):
-            self.gradient = self._gradient
+
+    def per_view(self, images):
+        if not callable(getattr(self.defense.objective, 'gradient', None)):
+            return False
+        if self.defense.grad_per_view is None:
+            return images.is_cuda or images.shape[-2] * images.shape[-1] > Defense.PER_VIEW_PIXELS
+        return self.defense.grad_per_view
+
+    def gradient(self, images, step):
+        """∂objective/∂images, view by view (see ``grad_per_view``); None: let the loop use autograd."""
+        if not self.per_view(images):
+            return None
+        with self.precision(images):
+            return self.defense.objective.gradient(images, self.feature_fn, self.generator).float()
 
     def precision(self, images):
         if self.defense.autocast is None:
@@ -97,7 +114,3 @@ class ObjectiveAscent:
     def __call__(self, images, step):
         with self.precision(images):
             return self.defense.objective(images, self.feature_fn, self.generator).float()
-
-    def _gradient(self, images, step):
-        with self.precision(images):
-            return self.defense.objective.gradient(images, self.feature_fn, self.generator).float()

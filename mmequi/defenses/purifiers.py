@@ -14,8 +14,9 @@ class ViewsDefense(Defense):
     def __init__(self, transforms: Optional[Sequence] = None, num_views: int = 8, eps: float = 6.0, steps: int = 20,
                  step_size: float = 255.0, norm: str = 'linf', random_start: bool = True, noise: bool = True,
                  pixel_range=(0.0, 255.0), views_per_step: Optional[int] = None,
-                 max_view_area: Optional[float] = None, **kwargs):
-        super().__init__(self.objective_type(transforms, num_views, pixel_range, views_per_step, max_view_area),
+                 max_view_area: Optional[float] = None, batch_views: Optional[bool] = None, **kwargs):
+        super().__init__(self.objective_type(transforms, num_views, pixel_range, views_per_step, max_view_area,
+                                             batch_views),
                          eps=eps, steps=steps, step_size=step_size, norm=norm, random_start=random_start, noise=noise,
                          pixel_range=pixel_range, **kwargs)
 
@@ -31,7 +32,8 @@ class EquivariancePurifier(ViewsDefense):
         transforms: view configs / :class:`~mmequi.equivariance.EquiTransform` (identity implicit); None takes the
             first ``num_views`` reference views.
         num_views: K when ``transforms`` is None.
-        views_per_step, max_view_area: approximations, see :class:`~mmequi.equivariance.EquivarianceObjective`.
+        views_per_step, max_view_area: approximations, batch_views: exact; see
+            :class:`~mmequi.equivariance.EquivarianceObjective`.
         eps, steps, step_size, norm, random_start, noise, pixel_range, grad_per_view, autocast: as :class:`Defense`.
 
     Shape: ``purify(images B×C×H×W, feature_fn, generator, valid_mask B×1×H×W) -> B×C×H×W``.

@@ -87,17 +87,45 @@ def identity_view(feature_fn, images, pooled=False):
 def transformed_view(feature_fn, images, transform, params, sizes, pooled=False, max_view_area=None):
     """View ``g⁻¹(F(g(x)))`` of one transform, with one parameter set per image -> list over levels of
     (features, mask). Each image goes through ``feature_fn`` on its own (its own parameters, its own size)."""
+    area = images.shape[-2] * images.shape[-1]
+    outputs = [_as_levels(feature_fn(cap_size(transform.apply(image, p), max_view_area, area)), 'feature_fn output')
+               for image, p in zip(images.split(1), params)]
+    return _assemble(transform, params, outputs, sizes, pooled)
+
+
+def _assemble(transform, params, outputs, sizes, pooled):
+    """Per-image feature levels of one transformed view -> the batch's view: inverted (or pooled), with masks."""
     per_image = []
-    for image, image_params in zip(images.split(1), params):
-        view = cap_size(transform.apply(image, image_params), max_view_area, image.shape[-2] * image.shape[-1])
-        levels = _as_levels(feature_fn(view),
-                            'feature_fn output')
+    for levels, image_params in zip(outputs, params):
         if len(levels) != len(sizes):
             raise ValueError(f'feature_fn returned {len(levels)} levels for {transform!r}, {len(sizes)} for the '
                              'identity view')
         per_image.append(_pooled(levels) if pooled else
                          [transform.invert(f, image_params, size) for f, size in zip(levels, sizes)])
     return [tuple(torch.cat(parts) for parts in zip(*level)) for level in zip(*per_image)]
+
+
+def batched_views(feature_fn, images, transforms, params, pooled=False, max_view_area=None):
+    """(every view, identity first; the identity's feature sizes), with one ``feature_fn`` call per input size: the identity, flips, rotations and
+    colour jitters of an image (all of its own size) go through the network together. The same values as one call
+    per view, up to float summation order."""
+    area = images.shape[-2] * images.shape[-1]
+    inputs = {('identity', b): image for b, image in enumerate(images.split(1))}
+    for i, (transform, transform_params) in enumerate(zip(transforms, params)):
+        for b, (image, p) in enumerate(zip(images.split(1), transform_params)):
+            inputs[i, b] = cap_size(transform.apply(image, p), max_view_area, area)
+    groups, outputs = {}, {}
+    for key, x in inputs.items():
+        groups.setdefault(tuple(x.shape), []).append(key)
+    for keys in groups.values():
+        levels = _as_levels(feature_fn(torch.cat([inputs[k] for k in keys])), 'feature_fn output')
+        outputs.update({key: [f[n:n + 1] for f in levels] for n, key in enumerate(keys)})
+    batch = images.shape[0]
+    identity = [torch.cat(parts) for parts in zip(*[outputs['identity', b] for b in range(batch)])]
+    sizes = [tuple(f.shape[-2:]) for f in identity]
+    views = [_pooled(identity) if pooled else [(f, full_mask(f, size)) for f, size in zip(identity, sizes)]]
+    return views + [_assemble(t, p, [outputs[i, b] for b in range(batch)], sizes, pooled)
+                    for i, (t, p) in enumerate(zip(transforms, params))], sizes
 
 
 def sample_params(transforms, batch, generator=None):
@@ -114,30 +142,37 @@ def _split(views):
     return [[f for f, _ in view] for view in views], [[m for _, m in view] for view in views]
 
 
-def view_features(feature_fn, images, transforms, generator=None, pooled=False, max_view_area=None):
+def view_features(feature_fn, images, transforms, generator=None, pooled=False, max_view_area=None,
+                  batch_views=False):
     """Views of Eq. 2 -> (views, masks), each a list over views (identity first) of lists over feature levels.
 
     ``feature_fn(images)`` returns a B×C×h×w tensor or a list/tuple of them (levels). Every transform draws its own
     parameters for every image, so the transformed images go through ``feature_fn`` one at a time. With
     ``pooled=True`` (the invariance baseline) each view is the global average of the transformed image's features,
     B×C×1×1, with no inversion and no masks. ``max_view_area`` caps a transformed view's area (× the image's).
+    ``batch_views`` sends the views of equal size through ``feature_fn`` together (:func:`batched_views`).
     """
     _check_images(images)
     transforms = build_transforms(transforms)
+    if batch_views:
+        params = sample_params(transforms, images.shape[0], generator)
+        return _split(batched_views(feature_fn, images, transforms, params, pooled, max_view_area)[0])
     identity, sizes = identity_view(feature_fn, images, pooled)
     params = sample_params(transforms, images.shape[0], generator)
     return _split([identity] + [transformed_view(feature_fn, images, t, p, sizes, pooled, max_view_area)
                                 for t, p in zip(transforms, params)])
 
 
-def compute_equivariance_score(feature_fn, images, transforms, generator=None, pooled=False, max_view_area=None):
+def compute_equivariance_score(feature_fn, images, transforms, generator=None, pooled=False, max_view_area=None,
+                               batch_views=False):
     """Equivariance score (Eq. 2) of ``images`` under the identity view plus ``transforms`` -> Tensor[B].
     ``pooled=True`` gives the invariance baseline's score instead."""
-    return equivariance_score(*view_features(feature_fn, images, transforms, generator, pooled, max_view_area))
+    return equivariance_score(*view_features(feature_fn, images, transforms, generator, pooled, max_view_area,
+                                             batch_views))
 
 
 def equivariance_score_and_gradient(feature_fn, images, transforms, generator=None, pooled=False,
-                                    max_view_area=None):
+                                    max_view_area=None, batch_views=False):
     """(score Tensor[B], ∂score/∂images B×C×H×W) with one view's autograd graph alive at a time.
 
     The score is a sum of pairwise terms, so its gradient is Σ_i ∂S/∂f_i · ∂f_i/∂x, and ∂S/∂f_i only needs the
@@ -154,9 +189,12 @@ def equivariance_score_and_gradient(feature_fn, images, transforms, generator=No
     def view(i, x, sizes):
         return transformed_view(feature_fn, x, transforms[i - 1], params[i - 1], sizes, pooled, max_view_area)
 
-    with torch.no_grad():
-        identity, sizes = identity_view(feature_fn, images, pooled)
-        fixed = [identity] + [view(i, images, sizes) for i in range(1, len(transforms) + 1)]
+    with torch.no_grad():  # every view's values (batched by size if asked: no graph, so no memory cost)
+        if batch_views:
+            fixed, sizes = batched_views(feature_fn, images, transforms, params, pooled, max_view_area)
+        else:
+            identity, sizes = identity_view(feature_fn, images, pooled)
+            fixed = [identity] + [view(i, images, sizes) for i in range(1, len(transforms) + 1)]
         score = equivariance_score(*_split(fixed))
     grad = torch.zeros_like(images)
     for i in range(len(fixed)):

@@ -25,6 +25,8 @@ class EquivarianceObjective:
             approximation: cost k instead of K; None = all K).
         max_view_area: downscale any transformed view whose area exceeds this multiple of the image's area before
             the model sees it (1.0: no view larger than the image; an approximation; None = no cap).
+        batch_views: send the views of equal size (identity, flips, rotations) through the model together (exact).
+            None: on CUDA only (on this project's CPU one call per view was as fast: docs/benchmark/README.md).
 
     Example::
 
@@ -34,7 +36,8 @@ class EquivarianceObjective:
     pooled = False
 
     def __init__(self, transforms: Optional[Sequence] = None, num_views: int = 8, pixel_range=(0.0, 255.0),
-                 views_per_step: Optional[int] = None, max_view_area: Optional[float] = None):
+                 views_per_step: Optional[int] = None, max_view_area: Optional[float] = None,
+                 batch_views: Optional[bool] = None):
         if transforms is None:
             transforms = reference_transforms(num_views, pixel_range=pixel_range)
         self.transforms = build_transforms(transforms)
@@ -48,7 +51,12 @@ class EquivarianceObjective:
                                               and 0.01 <= max_view_area < 1e4):
             raise ValueError(f'max_view_area must be None or a number in [0.01, 1e4) (a view\'s largest area as a '
                              f'multiple of the image\'s), got {max_view_area!r}')
-        self.views_per_step, self.max_view_area = views_per_step, max_view_area
+        if batch_views not in (None, True, False):
+            raise ValueError(f'batch_views must be None (auto), True or False, got {batch_views!r}')
+        self.views_per_step, self.max_view_area, self.batch_views = views_per_step, max_view_area, batch_views
+
+    def batched(self, images):
+        return images.is_cuda if self.batch_views is None else self.batch_views
 
     def views(self, generator: Optional[torch.Generator] = None) -> list:
         """The transforms of one call: all K, or a random subset of ``views_per_step`` (drawn from ``generator``)."""
@@ -62,7 +70,7 @@ class EquivarianceObjective:
         if not callable(feature_fn):
             raise ValueError(f'feature_fn must be callable, got {type(feature_fn).__name__}')
         return compute_equivariance_score(feature_fn, images, self.views(generator), generator, self.pooled,
-                                          self.max_view_area)
+                                          self.max_view_area, self.batched(images))
 
     def gradient(self, images: torch.Tensor, feature_fn: Callable,
                  generator: Optional[torch.Generator] = None) -> torch.Tensor:
@@ -70,7 +78,7 @@ class EquivarianceObjective:
         if not callable(feature_fn):
             raise ValueError(f'feature_fn must be callable, got {type(feature_fn).__name__}')
         return equivariance_score_and_gradient(feature_fn, images, self.views(generator), generator, self.pooled,
-                                               self.max_view_area)[1]
+                                               self.max_view_area, self.batched(images))[1]
 
     def __repr__(self):
         extra = ''.join(f', {k}={getattr(self, k)!r}' for k in ('views_per_step', 'max_view_area')

@@ -17,7 +17,7 @@ from mmengine.hooks import Hook
 from mmengine.model import is_model_wrapper
 from mmengine.registry import HOOKS
 
-from mmequi.evaluation import EquivarianceMetric
+from mmequi.evaluation import EquivarianceMetric, evaluate_dataset_images_only
 from mmequi.models import RobustModel, robust_model_for
 
 
@@ -42,7 +42,8 @@ class RobustTestHook(Hook):
         defense: a ``DEFENSES`` config (``dict(type='EquivariancePurifier')``) or None for an undefended model.
         feature, seed, score: as :class:`RobustModel`.
         show_dir: write side-by-side PNGs (clean | attacked | purified, each with its prediction) there.
-        attack_cache: as :class:`RobustModel` (store and reuse attacked images).
+        attack_cache, feature_window: as :class:`RobustModel` (store and reuse attacked images; features of large
+            inputs window by window).
 
     Example (in an mmseg/mmdet test config)::
 
@@ -53,9 +54,10 @@ class RobustTestHook(Hook):
     priority = 'VERY_HIGH'  # wrap before any other hook looks at the model
 
     def __init__(self, attack: Optional[dict] = None, defense: Optional[dict] = None, feature: Optional[str] = None,
-                 seed: int = 0, score: bool = True, show_dir: Optional[str] = None, attack_cache: Optional[str] = None):
+                 seed: int = 0, score: bool = True, show_dir: Optional[str] = None, attack_cache: Optional[str] = None,
+                 feature_window: Optional[dict] = None):
         self.settings = dict(attack=attack, defense=defense, feature=feature, seed=seed, score=score,
-                             attack_cache=attack_cache)
+                             attack_cache=attack_cache, feature_window=feature_window)
         self.show_dir = show_dir
         self.model = None
         self.seconds, self.passes = [], []
@@ -71,6 +73,8 @@ class RobustTestHook(Hook):
         else:
             runner.model = self.model
         metrics = runner.test_loop.evaluator.metrics
+        if hasattr(runner.test_loop, 'dataloader'):  # a subset run scores its own images only
+            evaluate_dataset_images_only(metrics, runner.test_loop.dataloader.dataset)
         if self.settings['score'] and not any(isinstance(m, EquivarianceMetric) for m in metrics):
             metrics.append(EquivarianceMetric())
         runner.logger.info(f'robust test: attack={self.model.attack!r}, defense={self.model.defense!r}, '

@@ -1,6 +1,6 @@
 """Test-time wrappers: attack → purify → predict around an unchanged mmseg/mmdet model."""
 from .det_robust_model import DetectionLoss, DetRobustModel
-from .robust_model import RobustModel, build_component
+from .robust_model import PassCounter, RobustModel
 from .seg_robust_model import PixelCrossEntropy, SegRobustModel
 
 
@@ -16,5 +16,5 @@ def robust_model_for(model):
                      'detectors')
 
 
-__all__ = ['RobustModel', 'SegRobustModel', 'DetRobustModel', 'DetectionLoss', 'PixelCrossEntropy', 'build_component',
+__all__ = ['RobustModel', 'SegRobustModel', 'DetRobustModel', 'DetectionLoss', 'PixelCrossEntropy', 'PassCounter',
            'robust_model_for']

@@ -71,6 +71,10 @@ class RobustModel(BaseModel):
         score: also measure the equivariance score of the clean, attacked and purified inputs (``K + 1`` extra
             forwards each), stored per image as ``equivariance_scores`` for :class:`EquivarianceMetric`.
         keep_images: store the (uint8) clean/attacked/purified images per sample for visualisation.
+        feature_window: ``dict(crop_size=(h, w), stride=(h, w))``: the features of an input larger than the crop (the
+            ×2 views of a large image) are computed window by window and stitched at feature resolution, as mmseg's
+            ``test_cfg=dict(mode='slide')`` does for predictions, so no view goes through the network whole. None:
+            the segmentor's own ``test_cfg`` when it slides, else whole inputs.
         attack_cache: a directory where attacked images are stored and reused (keyed by the attack's settings, the
             seed and the image), so a second run on the same attacked images (e.g. with a defense) does not attack
             them again.
@@ -90,7 +94,8 @@ class RobustModel(BaseModel):
 
     def __init__(self, module: nn.Module, attack: Union[dict, Attack, None] = None,
                  defense: Union[dict, Defense, None] = None, feature: Optional[str] = None, seed: int = 0,
-                 score: bool = True, keep_images: bool = False, attack_cache: Optional[str] = None):
+                 score: bool = True, keep_images: bool = False, attack_cache: Optional[str] = None,
+                 feature_window: Optional[dict] = None):
         super().__init__()
         if not isinstance(module, nn.Module):
             raise ValueError(f'module must be a built model (nn.Module), got {type(module).__name__}')
@@ -104,6 +109,7 @@ class RobustModel(BaseModel):
         self.score = bool(score)
         self.keep_images = bool(keep_images)
         self.attack_cache = attack_cache
+        self.feature_window = self.check_window(feature_window if feature_window is not None else self.own_window())
         # The score always uses equivariance (never pooled) views: the defense's views when it has them.
         transforms = getattr(getattr(self.defense, 'objective', None), 'transforms', None)
         self.scorer = EquivarianceScorer(transforms) if self.score else None
@@ -204,11 +210,60 @@ class RobustModel(BaseModel):
 
     def feature_fn(self, pixels):
         """Feature map(s) of ``pixels`` on which the equivariance is measured (``self.feature``)."""
-        return self.features(self.normalise(pixels), self.feature)
+        return self.windowed_features(self.normalise(pixels), self.feature)
 
     def defense_feature_fn(self, pixels):
         """The feature map(s) the defense optimises (``self.defense_feature``)."""
-        return self.features(self.normalise(pixels), self.defense_feature)
+        return self.windowed_features(self.normalise(pixels), self.defense_feature)
+
+    def own_window(self):
+        """The model's own sliding window (mmseg ``test_cfg=dict(mode='slide', crop_size, stride)``), or None."""
+        test_cfg = getattr(self.module, 'test_cfg', None) or {}
+        if test_cfg.get('mode') == 'slide':
+            return dict(crop_size=test_cfg['crop_size'], stride=test_cfg['stride'])
+        return None
+
+    @staticmethod
+    def check_window(window):
+        if window is None:
+            return None
+        sizes = [tuple(window.get(k, ())) for k in ('crop_size', 'stride')] if isinstance(window, dict) else []
+        if (len(sizes) != 2 or set(window) != {'crop_size', 'stride'}
+                or not all(len(v) == 2 and all(isinstance(n, int) and n >= 8 for n in v) for v in sizes)
+                or any(s > c for s, c in zip(sizes[1], sizes[0]))):
+            raise ValueError('feature_window must be None or dict(crop_size=(h, w), stride=(h, w)) with integers >= 8 '
+                             f'and stride <= crop_size, got {window!r}')
+        return dict(crop_size=sizes[0], stride=sizes[1])
+
+    def windowed_features(self, inputs, feature):
+        """:meth:`features`, window by window for inputs larger than ``feature_window``'s crop: each window's
+        feature maps are placed at their position in the whole map (scaled by the feature stride) and overlaps
+        averaged."""
+        window = self.feature_window
+        if window is None or all(n <= c for n, c in zip(inputs.shape[-2:], window['crop_size'])):
+            return self.features(inputs, feature)
+        (crop_h, crop_w), (stride_h, stride_w) = window['crop_size'], window['stride']
+        height, width = inputs.shape[-2:]
+        crop_h, crop_w = min(crop_h, height), min(crop_w, width)
+        sums, counts, single = None, None, False
+        for y in range(0, max(height - crop_h + stride_h - 1, 0) // stride_h + 1):
+            for x in range(0, max(width - crop_w + stride_w - 1, 0) // stride_w + 1):
+                top, left = min(y * stride_h, height - crop_h), min(x * stride_w, width - crop_w)  # mmseg's grid
+                out = self.features(inputs[..., top:top + crop_h, left:left + crop_w], feature)
+                single = isinstance(out, torch.Tensor)
+                levels = [out] if single else list(out)
+                if sums is None:
+                    scales = [(f.shape[-2] / crop_h, f.shape[-1] / crop_w) for f in levels]
+                    sums = [f.new_zeros(*f.shape[:2], round(height * sy), round(width * sx))
+                            for f, (sy, sx) in zip(levels, scales)]
+                    counts = [f.new_zeros(1, 1, *s.shape[-2:]) for f, s in zip(levels, sums)]
+                for level, (f, (sy, sx)) in enumerate(zip(levels, scales)):
+                    fy, fx = round(top * sy), round(left * sx)
+                    h, w = min(f.shape[-2], sums[level].shape[-2] - fy), min(f.shape[-1], sums[level].shape[-1] - fx)
+                    sums[level][..., fy:fy + h, fx:fx + w] += f[..., :h, :w]
+                    counts[level][..., fy:fy + h, fx:fx + w] += 1
+        stitched = [s / c.clamp_min(1) for s, c in zip(sums, counts)]
+        return stitched[0] if single else stitched
 
     def features(self, inputs, feature):
         raise NotImplementedError
