@@ -25,9 +25,7 @@ import sys
 ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 sys.path.insert(0, ROOT)  # runs from a checkout without installing mmequi
 
-from mmengine.utils import ProgressBar  # noqa: E402
-
-from tools.robustness_report import run_cell, short, task_metric  # noqa: E402
+from tools.robustness_report import run_cells, short, task_metric  # noqa: E402
 
 BASELINE = 'none'
 
@@ -251,15 +249,7 @@ def main(argv=None):
     if not args.checkpoint:
         parser.error('a checkpoint is needed (or --memory)')
     os.makedirs(osp.join(args.work_dir, 'cells'), exist_ok=True)
-    cells = cells_for(args)
-    from mmequi.apis.config import load_component  # fail on a bad name before hours of computing
-    for cell in cells:
-        load_component('defense', cell['defense'])
-    bar = ProgressBar(len(cells))
-    records = []
-    for cell in cells:
-        records.append(run_cell(args, cell))
-        bar.update()
+    records = run_cells(args, cells_for(args))
     lines = write_outputs(args, records)
     print('\n' + '\n'.join(lines) + f'\n\nreport: {osp.join(args.work_dir, "benchmark.md")}')
     return records

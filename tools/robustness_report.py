@@ -98,6 +98,18 @@ def run_cell(args, cell):
     return record
 
 
+def run_cells(args, cells):
+    """Every cell (resumable), with a progress bar; a bad attack/defense name fails before hours of computing."""
+    for cell in cells:
+        load_component('attack', cell['attack']), load_component('defense', cell['defense'])
+    bar = ProgressBar(len(cells))
+    records = []
+    for cell in cells:
+        records.append(run_cell(args, cell))
+        bar.update()
+    return records
+
+
 def task_metric(record):
     return next((k, record['metrics'][k]) for k in TASK_KEYS if k in record['metrics'])
 
@@ -197,14 +209,7 @@ def main(argv=None):
     args.work_dir = args.work_dir or osp.join('work_dirs', 'robustness',
                                               osp.splitext(osp.basename(args.config))[0])
     os.makedirs(osp.join(args.work_dir, 'cells'), exist_ok=True)
-    cells = grid(args)
-    for cell in cells:  # fail on a bad name before hours of computing
-        load_component('attack', cell['attack']), load_component('defense', cell['defense'])
-    bar = ProgressBar(len(cells))
-    records = []
-    for cell in cells:
-        records.append(run_cell(args, cell))
-        bar.update()
+    records = run_cells(args, grid(args))
     lines = write_outputs(args, records)
     print('\n' + '\n'.join(lines) + f'\n\nreport: {osp.join(args.work_dir, "report.md")}')
     return records
