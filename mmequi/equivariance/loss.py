@@ -154,13 +154,17 @@ def view_features(feature_fn, images, transforms, generator=None, pooled=False, 
     """
     _check_images(images)
     transforms = build_transforms(transforms)
-    if batch_views:
-        params = sample_params(transforms, images.shape[0], generator)
-        return _split(batched_views(feature_fn, images, transforms, params, pooled, max_view_area)[0])
-    identity, sizes = identity_view(feature_fn, images, pooled)
     params = sample_params(transforms, images.shape[0], generator)
-    return _split([identity] + [transformed_view(feature_fn, images, t, p, sizes, pooled, max_view_area)
-                                for t, p in zip(transforms, params)])
+    return _split(all_views(feature_fn, images, transforms, params, pooled, max_view_area, batch_views)[0])
+
+
+def all_views(feature_fn, images, transforms, params, pooled=False, max_view_area=None, batch_views=False):
+    """(every view, identity first; the identity's feature sizes): batched by input size or one call per view."""
+    if batch_views:
+        return batched_views(feature_fn, images, transforms, params, pooled, max_view_area)
+    identity, sizes = identity_view(feature_fn, images, pooled)
+    return [identity] + [transformed_view(feature_fn, images, t, p, sizes, pooled, max_view_area)
+                         for t, p in zip(transforms, params)], sizes
 
 
 def compute_equivariance_score(feature_fn, images, transforms, generator=None, pooled=False, max_view_area=None,
@@ -190,11 +194,7 @@ def equivariance_score_and_gradient(feature_fn, images, transforms, generator=No
         return transformed_view(feature_fn, x, transforms[i - 1], params[i - 1], sizes, pooled, max_view_area)
 
     with torch.no_grad():  # every view's values (batched by size if asked: no graph, so no memory cost)
-        if batch_views:
-            fixed, sizes = batched_views(feature_fn, images, transforms, params, pooled, max_view_area)
-        else:
-            identity, sizes = identity_view(feature_fn, images, pooled)
-            fixed = [identity] + [view(i, images, sizes) for i in range(1, len(transforms) + 1)]
+        fixed, sizes = all_views(feature_fn, images, transforms, params, pooled, max_view_area, batch_views)
         score = equivariance_score(*_split(fixed))
     grad = torch.zeros_like(images)
     for i in range(len(fixed)):
