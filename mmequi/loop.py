@@ -86,6 +86,11 @@ class ProjectedGradient:
             raise ValueError(f'unknown norm {norm!r}; expected one of {NORMS}')
         if len(pixel_range) != 2 or not pixel_range[0] < pixel_range[1]:
             raise ValueError(f'pixel_range must be (low, high) with low < high, got {pixel_range!r}')
+        if 0 < eps < 1 and pixel_range[1] - pixel_range[0] > 2:
+            # below one grey level of an 8-bit image: 0.03 is almost surely 8/255 written as a fraction of 1
+            raise ValueError(f'eps={eps!r} is in pixel units of the {tuple(pixel_range)} images, i.e. {eps!r}/255 '
+                             f'of the range (below one grey level); for {round(eps * 255)}/255 write '
+                             f'eps={round(eps * 255)}')
         self.eps, self.step_size, self.steps = float(eps), float(step_size), int(steps)
         self.norm = norm.lower()
         self.random_start = bool(random_start)

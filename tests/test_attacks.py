@@ -60,7 +60,7 @@ def images_like(batch, height, width, seed):
 
 @settings(max_examples=25, deadline=None, derandomize=True)
 @given(attack_class=st.sampled_from(ATTACK_CLASSES), batch=st.integers(1, 3), height=st.integers(5, 19),
-       width=st.integers(5, 19), eps=st.floats(0.0, 16.0), step_size=st.floats(0.1, 20.0),
+       width=st.integers(5, 19), eps=st.one_of(st.just(0.0), st.floats(1.0, 16.0)), step_size=st.floats(0.1, 20.0),
        norm=st.sampled_from(['linf', 'l2']), steps=st.integers(0, 3), pad=st.integers(0, 3),
        random_start=st.booleans(), seed=st.integers(0, 10_000))
 def test_adversarial_images_stay_in_the_ball_the_range_and_off_the_padding(attack_class, batch, height, width, eps,

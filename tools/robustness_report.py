@@ -4,7 +4,8 @@ recomputed. Writes ``report.md``, ``cells.csv`` / ``cells.json`` and PNG plots (
 vs K).
 
     python tools/robustness_report.py CONFIG CHECKPOINT [--work-dir DIR] [--attacks ...] [--defenses ...]
-        [--eps 2 4 8] [--num-views 1 2 4 8] [--steps 5 10 20] [--lams 0.1 1 10] [--num-images N]
+        [--eps 2 4 8] [--attack-steps 50 100] [--num-views 1 2 4 8] [--steps 5 10 20] [--lams 0.1 1 10]
+        [--num-images N]
 """
 import argparse
 import csv
@@ -37,8 +38,11 @@ def grid(args):
     defense) has no cell without a defense."""
     cells = [dict(sweep='grid', attack=a, defense=d, attack_opts={}, defense_opts={})
              for a in args.attacks for d in args.defenses if d != 'none' or not needs_defense(a)]
+    swept = [d for d in args.defenses if d != 'none' or not needs_defense(args.sweep_attack)]
     cells += [dict(sweep='eps', attack=args.sweep_attack, defense=d, attack_opts=dict(eps=e), defense_opts={})
-              for e in args.eps for d in args.defenses]
+              for e in args.eps for d in swept]
+    cells += [dict(sweep='attack_steps', attack=args.sweep_attack, defense=d, attack_opts=dict(steps=n),
+                   defense_opts={}) for n in args.attack_steps for d in swept]
     cells += [dict(sweep='K', attack=args.sweep_attack, defense=args.sweep_defense, attack_opts={},
                    defense_opts=dict(num_views=k)) for k in args.num_views]
     cells += [dict(sweep='T', attack=args.sweep_attack, defense=args.sweep_defense, attack_opts={},
@@ -82,6 +86,8 @@ def run_cell(args, cell):
                '--attack', cell['attack'], '--defense', cell['defense'],
                *opts_args('--attack-opts', cell['attack_opts']), *opts_args('--defense-opts', cell['defense_opts']),
                *cell.get('test_args', [])]
+    if not needs_defense(cell['attack']) and cell['attack'] != 'none':  # attacked once, reused by every defense
+        command += ['--attack-cache', osp.join(args.work_dir, 'attack_cache')]
     options = list(args.cfg_options or [])
     if args.num_images:
         options.append(f'test_dataloader.dataset.indices={args.num_images}')
@@ -125,6 +131,7 @@ def write_outputs(args, records):
                          K=r['defense_opts'].get('num_views', defense.get('num_views', '')),
                          T=r['defense_opts'].get('steps', defense.get('steps', '')),
                          lam=r['attack_opts'].get('lam', attack.get('lam', '')), images=r.get('images', ''),
+                         attack_steps=r['attack_opts'].get('steps', attack.get('steps', '')),
                          metric=r['metrics'][key], **{f'equivariance_{s}': r['metrics'].get(f'equivariance/{s}', '')
                                                       for s in ('clean', 'attacked', 'purified')},
                          auc_clean_vs_attacked=r['metrics'].get('equivariance/auc_clean_vs_attacked', ''),
@@ -138,25 +145,60 @@ def write_outputs(args, records):
         writer.writeheader()
         writer.writerows(rows)
     plots = plot(args, rows, key)
-    header = ['sweep', 'attack', 'defense', 'ε', 'K', 'T', 'λ', 'images', key, 'equi. clean', 'equi. attacked',
+    header = ['sweep', 'attack', 'defense', 'ε', 'attack steps', 'K', 'T', 'λ', 'images', key, 'equi. clean', 'equi. attacked',
               'equi. purified', 'AUC clean vs attacked', 's/img attack', 's/img defense', 'peak MiB']
     lines = ['| ' + ' | '.join(header) + ' |', '|' + '---|' * len(header)]
     for row in rows:
-        values = [row[k] for k in ('sweep', 'attack', 'defense', 'eps', 'K', 'T', 'lam', 'images', 'metric',
-                                   'equivariance_clean', 'equivariance_attacked', 'equivariance_purified',
+        values = [row[k] for k in ('sweep', 'attack', 'defense', 'eps', 'attack_steps', 'K', 'T', 'lam', 'images',
+                                   'metric', 'equivariance_clean', 'equivariance_attacked', 'equivariance_purified',
                                    'auc_clean_vs_attacked', 'seconds_attack', 'seconds_defense', 'peak_memory_mib')]
         lines.append('| ' + ' | '.join(f'{v:.3f}' if isinstance(v, float) else str(v) for v in values) + ' |')
     components = []
     for kind in ('attack', 'defense'):
         names = sorted({r[kind] for r in records if r[kind] != 'none'})
         components.append('\n'.join(f'- `{short(n)}`: `{load_component(kind, n)}`' for n in names) or '- none')
+    table = headline(records, key)
     with open(osp.join(args.work_dir, 'report.md'), 'w') as f:
         f.write(f'# Robustness report\n\nConfig `{args.config}`, checkpoint `{args.checkpoint}`'
                 f'{f", first {args.num_images} images" if args.num_images else ""}. Each cell is one '
                 '`tools/test.py` run (`cells.json` holds its command). Adaptive attacks attack the defended model; '
                 'sweeps change one setting (option overrides in `cells.json`) and keep the others as listed.\n\n'
-                '## Attacks\n\n' + components[0] + '\n\n## Defenses\n\n' + components[1] + '\n\n## Cells\n\n'
+                + (f'## Headline ({key})\n\n' + '\n'.join(table) + '\n\n' if table else '')
+                + '## Attacks\n\n' + components[0] + '\n\n## Defenses\n\n' + components[1] + '\n\n## Cells\n\n'
                 + '\n'.join(lines) + '\n\n' + ''.join(f'![{p}]({p})\n' for p in plots))
+    return table + [''] + lines if table else lines
+
+
+def headline(records, key):
+    """One row per defense, on the grid's images: clean, clean + defense, each non-adaptive attack on the undefended
+    model and its images through the defense (the standard protocol), the worst adaptive attack against the defense
+    (lowest metric over the adaptive attacks, named) and the worst of all. Empty without defended cells."""
+    metric = {(r['attack'], r['defense']): r['metrics'][key] for r in records if r['sweep'] == 'grid'}
+    attacks = list(dict.fromkeys(a for a, _ in metric))
+    defenses = [d for d in dict.fromkeys(d for _, d in metric) if d != 'none']
+    plain = [a for a in attacks if a != 'none' and not needs_defense(a)]
+    adaptive = [a for a in attacks if needs_defense(a)]
+    if not defenses or ('none', 'none') not in metric:
+        return []
+    header = ['defense', 'clean', 'clean + defense']
+    for a in plain:
+        header += [f'{short(a)} (undefended)', f'{short(a)} → defense']
+    header += ['worst adaptive attack', 'worst of all']
+    lines = ['| ' + ' | '.join(header) + ' |', '|' + '---|' * len(header)]
+
+    def cell(a, d):
+        return f'{metric[a, d]:.2f}' if (a, d) in metric else '-'
+
+    for d in defenses:
+        row = [short(d), cell('none', 'none'), cell('none', d)]
+        for a in plain:
+            row += [cell(a, 'none'), cell(a, d)]
+        tried = [(metric[a, d], short(a)) for a in adaptive if (a, d) in metric]
+        worst = min(tried) if tried else None
+        row.append(f'{worst[0]:.2f} ({worst[1]})' if worst else 'not measured')
+        everything = [metric[a, d] for a in plain + adaptive if (a, d) in metric]
+        row.append(f'{min(everything):.2f}' if everything else '-')
+        lines.append('| ' + ' | '.join(row) + ' |')
     return lines
 
 
@@ -165,7 +207,8 @@ def plot(args, rows, key):
     matplotlib.use('Agg')
     import matplotlib.pyplot as plt
     made = []
-    for sweep, x, name in (('eps', 'eps', 'metric_vs_eps.png'), ('K', 'K', 'metric_vs_K.png'),
+    for sweep, x, name in (('eps', 'eps', 'metric_vs_eps.png'), ('attack_steps', 'attack_steps',
+                                                                'metric_vs_attack_steps.png'), ('K', 'K', 'metric_vs_K.png'),
                            ('T', 'T', 'metric_vs_T.png'), ('lambda', 'lam', 'metric_vs_lambda.png')):
         points = [r for r in rows if r['sweep'] == sweep]
         if not points:
@@ -174,7 +217,8 @@ def plot(args, rows, key):
         for defense in sorted({r['defense'] for r in points}):
             series = sorted((float(r[x]), r['metric']) for r in points if r['defense'] == defense)
             ax.plot(*zip(*series), marker='o', label=defense)
-        ax.set_xlabel({'eps': 'ε (pixels of 0–255)', 'K': 'K (views)', 'T': 'T (purifier steps)',
+        ax.set_xlabel({'eps': f'ε (pixels of 0–255) of {short(args.sweep_attack)}',
+                       'attack_steps': f'steps of {short(args.sweep_attack)}', 'K': 'K (views)', 'T': 'T (purifier steps)',
                        'lam': f'λ of {args.adaptive_attack}'}[x])
         if x == 'lam':
             ax.set_xscale('log')
@@ -199,7 +243,9 @@ def main(argv=None):
     parser.add_argument('--sweep-defense', default='equivariance')
     parser.add_argument('--eps', nargs='*', type=float, default=[])
     parser.add_argument('--num-views', nargs='*', type=int, default=[])
-    parser.add_argument('--steps', nargs='*', type=int, default=[])
+    parser.add_argument('--steps', nargs='*', type=int, default=[], help='purifier steps (T) sweep')
+    parser.add_argument('--attack-steps', nargs='*', type=int, default=[],
+                        help='steps sweep of --sweep-attack (convergence: the metric should not fall further)')
     parser.add_argument('--adaptive-attack', default='equivariance_aware_pgd_linf_eps4_50steps',
                         help='the attack of the λ sweep')
     parser.add_argument('--lams', nargs='*', type=float, default=[], help='λ sweep of --adaptive-attack')

@@ -14,6 +14,8 @@ import argparse
 import json
 import os.path as osp
 
+import torch
+from mmengine.dist import is_main_process
 from mmengine.registry import RUNNERS
 from mmengine.runner import Runner
 
@@ -56,6 +58,17 @@ def enable_visualization(cfg, show_dir):
         hook['test_out_dir'] = show_dir
 
 
+def cpu_distributed(cfg):
+    """``--launcher pytorch`` without a GPU: mmengine's launcher would pin each rank to a CUDA device and give DDP
+    ``device_ids``; join the process group over gloo here (the runner then keeps it) and wrap without devices.
+    Returns whether it created the group."""
+    cfg.model_wrapper_cfg = dict(type='MMDistributedDataParallel', device_ids=None)
+    if torch.distributed.is_initialized():
+        return False
+    torch.distributed.init_process_group('gloo')
+    return True
+
+
 def main(argv=None):
     args = parse_args(argv)
     cfg = load_config(args.config, args.cfg_options, args.work_dir, args.launcher)
@@ -76,14 +89,18 @@ def main(argv=None):
         robust['show_dir'] = osp.abspath(args.show_dir)
     elif args.show_dir:
         enable_visualization(cfg, osp.abspath(args.show_dir))
+    own_group = args.launcher == 'pytorch' and not torch.cuda.is_available() and cpu_distributed(cfg)
     runner = Runner.from_cfg(cfg) if 'runner_type' not in cfg else RUNNERS.build(cfg)
     if task_scope(cfg) == 'mmdet':  # a subset run (dataset indices) scores its own images only
         evaluate_dataset_images_only(runner.test_loop.evaluator.metrics, runner.test_loop.dataloader.dataset)
     metrics = runner.test()
-    out = osp.join(runner.log_dir, 'metrics.json')
-    with open(out, 'w') as f:
-        json.dump({k: float(v) for k, v in metrics.items()}, f, indent=2)
-    runner.logger.info(f'metrics written to {out}')
+    if is_main_process():  # every rank has the metrics; one writes them
+        out = osp.join(runner.log_dir, 'metrics.json')
+        with open(out, 'w') as f:
+            json.dump({k: float(v) for k, v in metrics.items()}, f, indent=2)
+        runner.logger.info(f'metrics written to {out}')
+    if own_group:  # gloo's threads must be joined before exit, else the process aborts
+        torch.distributed.destroy_process_group()
     return metrics
 
 

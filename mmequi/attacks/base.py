@@ -5,6 +5,8 @@ import torch
 
 from mmequi.loop import NORMS, ProjectedGradient, per_image_losses
 
+from .seg_losses import check_seg_loss, seg_loss
+
 # ``objective(images) -> Tensor[B]``: the per-image task loss of un-normalised pixel images (built by the wrapper).
 Objective = Callable[[torch.Tensor], torch.Tensor]
 
@@ -35,27 +37,40 @@ class Attack(ProjectedGradient):
         norm: 'linf' or 'l2'.
         random_start: start from a uniform draw in the ball.
         pixel_range: (low, high) of valid pixel values.
+        seg_loss: maximise this segmentation loss of :mod:`mmequi.attacks.seg_losses` ('ce', 'masked_ce',
+            'balanced_ce', 'js', 'cospgd', 'segpgd') instead of the task objective; None: the task objective.
     """
     needs_defense = False  # adaptive attacks attack the defended model: without a defense they are undefined
 
     def __init__(self, eps: float = 4.0, step_size: float = 1.0, steps: int = 50, norm: str = 'linf',
-                 random_start: bool = True, pixel_range=(0.0, 255.0)):
+                 random_start: bool = True, pixel_range=(0.0, 255.0), seg_loss: Optional[str] = None):
         super().__init__(eps, step_size, steps, norm, random_start, pixel_range)
+        self.seg_loss = None if seg_loss is None else check_seg_loss(seg_loss, 'loss (seg_loss)')
 
     def perturb(self, images: torch.Tensor, objective: Objective, generator: Optional[torch.Generator] = None,
                 valid_mask: Optional[torch.Tensor] = None, context: Optional[AttackContext] = None) -> torch.Tensor:
         """Adversarial (detached) B×C×H×W images maximising ``objective``."""
+        self.check_call(objective, context)
+        self.bind(objective, context, generator)
+        return self.run(images, lambda adv, step: self.loss(objective, adv, step), generator, valid_mask)
+
+    def check_call(self, objective: Objective, context: Optional[AttackContext]):
+        """What every call needs, checked before any work: a defense for an adaptive attack, logits for a
+        segmentation loss."""
         if self.needs_defense and (context is None or context.defense is None):
             raise ValueError(f'{type(self).__name__} is an adaptive attack: it needs a RobustModel with a defense '
                              '(set defense=... in RobustTestHook / --defense)')
-        self.bind(objective, context, generator)
-        return self.run(images, lambda adv, step: self.loss(objective, adv, step), generator, valid_mask)
+        if self.seg_loss is not None and not callable(getattr(objective, 'logits_and_labels', None)):
+            raise ValueError(f'seg_loss={self.seg_loss!r} needs a segmentation objective with logits_and_labels(); '
+                             f'got {type(objective).__name__}')
 
     def bind(self, objective: Objective, context: Optional[AttackContext], generator: Optional[torch.Generator]):
         """Called once per :meth:`perturb`, before the first step: subclasses check and keep what they need."""
 
     def loss(self, objective: Objective, adv: torch.Tensor, step: int) -> torch.Tensor:
-        """Per-image value maximised at ``step`` -> Tensor[B]: the task objective itself."""
+        """Per-image value maximised at ``step`` -> Tensor[B]: the task objective itself (or its ``seg_loss``)."""
+        if self.seg_loss is not None:
+            return per_image_losses(seg_loss(self.seg_loss, objective, adv, step / max(self.steps, 1)), adv)
         return per_image_losses(objective(adv), adv)
 
 

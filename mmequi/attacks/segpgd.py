@@ -1,10 +1,9 @@
 """SegPGD (Gu, Zhao, Tresp, Torr; ECCV 2022): PGD for segmentation that shifts weight from correctly to wrongly
 classified pixels over the iterations."""
-import torch
-
 from mmequi.registry import ATTACKS
 
 from .base import Attack
+from .seg_losses import segpgd_weighted
 
 
 @ATTACKS.register_module()
@@ -27,7 +26,4 @@ class SegPGD(Attack):
                 and valid.shape == ce.shape):
             raise ValueError(f'pixel_losses must return three B×h×w maps (B = {adv.shape[0]}), got '
                              f'{tuple(ce.shape)}, {tuple(correct.shape)}, {tuple(valid.shape)}')
-        lam = step / (2 * self.steps)
-        weight = torch.where(correct.bool(), 1.0 - lam, lam).to(ce.dtype) * valid.to(ce.dtype)
-        count = valid.flatten(1).sum(1).clamp_min(1).to(ce.dtype)
-        return (ce * weight).flatten(1).sum(1) / count
+        return segpgd_weighted(ce, correct, valid, step / self.steps)

@@ -13,6 +13,7 @@ from typing import Optional
 import mmcv
 import numpy as np
 import torch
+from mmengine.dist import all_gather_object, is_main_process
 from mmengine.hooks import Hook
 from mmengine.model import is_model_wrapper
 from mmengine.registry import HOOKS
@@ -34,7 +35,8 @@ class RobustTestHook(Hook):
     """Wraps the runner's model in ``before_test`` (after the checkpoint is loaded) in the task's
     :class:`RobustModel` (``SegRobustModel`` for segmentors, ``DetRobustModel`` for detectors), adds
     :class:`EquivarianceMetric` to the test evaluator, and writes ``robustness.json`` (settings and metrics) to
-    the run's log dir. Inside a distributed wrapper, the wrapped module is replaced.
+    the run's log dir. Inside a distributed wrapper, the wrapped module is replaced; ``robustness.json`` is written
+    once, by rank 0, with the image counts and timings of all ranks.
 
     Args:
         attack: an ``ATTACKS`` config (``dict(type='PGD', eps=4, step_size=1, steps=50)``, ε in 0–255 pixel units) or
@@ -67,14 +69,16 @@ class RobustTestHook(Hook):
         inner = parent.module if is_model_wrapper(parent) else parent
         if isinstance(inner, RobustModel):
             raise ValueError('the model is already wrapped in a RobustModel: use one RobustTestHook per run')
-        self.model = robust_model_for(inner)(inner, keep_images=self.show_dir is not None, **self.settings)
+        dataset = getattr(getattr(runner.test_loop, 'dataloader', None), 'dataset', None)
+        self.model = robust_model_for(inner)(inner, keep_images=self.show_dir is not None,
+                                             data_root=getattr(dataset, 'data_root', None), **self.settings)
         if is_model_wrapper(parent):
             parent.module = self.model
         else:
             runner.model = self.model
         metrics = runner.test_loop.evaluator.metrics
-        if hasattr(runner.test_loop, 'dataloader'):  # a subset run scores its own images only
-            evaluate_dataset_images_only(metrics, runner.test_loop.dataloader.dataset)
+        if dataset is not None:  # a subset run scores its own images only
+            evaluate_dataset_images_only(metrics, dataset)
         if self.settings['score'] and not any(isinstance(m, EquivarianceMetric) for m in metrics):
             metrics.append(EquivarianceMetric())
         runner.logger.info(f'robust test: attack={self.model.attack!r}, defense={self.model.defense!r}, '
@@ -100,6 +104,11 @@ class RobustTestHook(Hook):
             mmcv.imwrite(np.concatenate(panels, axis=1)[..., ::-1], osp.join(self.show_dir, f'{name}.png'))
 
     def after_test_epoch(self, runner, metrics=None):
+        # every rank's images (one list per rank; a single process is a world of one)
+        self.seconds = [s for rank in all_gather_object(self.seconds) for s in rank]
+        self.passes = [p for rank in all_gather_object(self.passes) for p in rank]
+        if not is_main_process():
+            return
         settings = dict(self.settings, attack=repr(self.model.attack), defense=repr(self.model.defense),
                         feature=self.model.feature, defense_feature=self.model.defense_feature)
         seconds = {key: float(np.mean([s[key] for s in self.seconds if key in s]))

@@ -78,6 +78,9 @@ class RobustModel(BaseModel):
         attack_cache: a directory where attacked images are stored and reused (keyed by the attack's settings, the
             seed and the image), so a second run on the same attacked images (e.g. with a defense) does not attack
             them again.
+        data_root: the dataset's root: an image's random draws depend on its path relative to it, so they do not
+            change with how the root is spelled (relative, absolute, trailing slash) or where the data lives.
+            None: the path as the dataset gives it (``RobustTestHook`` passes the test dataset's root).
 
     Shapes: ``test_step`` takes the dataloader's batch (C×H×W uint8 BGR images and their data samples) and returns
     the model's data samples, with ``robust_seconds``, ``equivariance_scores`` and (``keep_images``)
@@ -95,13 +98,16 @@ class RobustModel(BaseModel):
     def __init__(self, module: nn.Module, attack: Union[dict, Attack, None] = None,
                  defense: Union[dict, Defense, None] = None, feature: Optional[str] = None, seed: int = 0,
                  score: bool = True, keep_images: bool = False, attack_cache: Optional[str] = None,
-                 feature_window: Optional[dict] = None):
+                 feature_window: Optional[dict] = None, data_root: Optional[str] = None):
         super().__init__()
         if not isinstance(module, nn.Module):
             raise ValueError(f'module must be a built model (nn.Module), got {type(module).__name__}')
         self.module = module
         self.attack = build_component(ATTACKS, attack, Attack, 'attack')
         self.defense = build_component(DEFENSES, defense, Defense, 'defense')
+        if getattr(self.attack, 'needs_defense', False) and self.defense is None:
+            raise ValueError(f'{type(self.attack).__name__} is an adaptive attack: it attacks the defended model and '
+                             'needs a defense (set defense=... in RobustTestHook / --defense NAME)')
         self.feature = self.check_feature(self.default_feature if feature is None else feature)
         # A defense with a feature of its own (the rotation baseline's head was trained on one) purifies on that.
         self.defense_feature = self.check_feature(getattr(self.defense, 'feature', None) or self.feature)
@@ -109,6 +115,7 @@ class RobustModel(BaseModel):
         self.score = bool(score)
         self.keep_images = bool(keep_images)
         self.attack_cache = attack_cache
+        self.data_root = data_root
         self.feature_window = self.check_window(feature_window if feature_window is not None else self.own_window())
         # The score always uses equivariance (never pooled) views: the defense's views when it has them.
         transforms = getattr(getattr(self.defense, 'objective', None), 'transforms', None)
@@ -154,8 +161,11 @@ class RobustModel(BaseModel):
 
     # ---- the test step -----------------------------------------------------------------------------------------
     def image_seed(self, sample, index):
-        """Stable per-image seed: the config's seed and the image path (its index in the batch if it has none)."""
+        """Stable per-image seed: the config's seed and the image path relative to ``data_root`` (its id, else its
+        index in the batch, if it has no path)."""
         key = sample.metainfo.get('img_path', sample.metainfo.get('img_id', index))
+        if self.data_root and 'img_path' in sample.metainfo:
+            key = osp.relpath(osp.abspath(key), osp.abspath(self.data_root))
         return (self.seed * 1_000_003 + zlib.crc32(str(key).encode())) % (2 ** 63)
 
     def generator(self, seed, purpose):
@@ -195,6 +205,8 @@ class RobustModel(BaseModel):
         path = None
         if self.attack_cache is not None:
             key = f'{self.attack!r}|{self.seed}|{seed}|{tuple(pixels.shape)}'
+            if self.attack.needs_defense:  # an adaptive attack's images depend on the defense it attacked
+                key += f'|{self.defense!r}'
             path = osp.join(self.attack_cache, hashlib.sha1(key.encode()).hexdigest() + '.pt')
             if osp.isfile(path):
                 return torch.load(path, map_location=pixels.device, weights_only=True)

@@ -35,11 +35,15 @@ class PixelCrossEntropy:
             logits = resize(logits, size=size, mode='bilinear', align_corners=model.align_corners, warning=False)
         return logits
 
-    def pixel_losses(self, pixels):
+    def logits_and_labels(self, pixels):
+        """(logits B×C×H×W, labels B×H×W, valid B×H×W) at the label's resolution: what seg_losses take."""
         logits = self.logits(pixels)
         labels = self.labels.to(logits.device).expand(logits.shape[0], -1, -1)
+        return logits, labels, labels != self.ignore_index
+
+    def pixel_losses(self, pixels):
+        logits, labels, valid = self.logits_and_labels(pixels)
         ce = F.cross_entropy(logits, labels, ignore_index=self.ignore_index, reduction='none')
-        valid = labels != self.ignore_index
         return ce, (logits.argmax(1) == labels) & valid, valid
 
     def __call__(self, pixels):
