@@ -4,7 +4,7 @@ PIP := $(PYTHON) -m pip
 PYTEST_ARGS ?=
 DEMO_ARGS ?=
 
-.PHONY: install deps data demo report benchmark test clean
+.PHONY: install deps data demo headline report benchmark test clean
 
 # Installs only when something is missing (tools/check_env.py decides; a no-op takes a second).
 install:
@@ -32,8 +32,20 @@ demo: data
 REPORT := $(PYTHON) tools/robustness_report.py configs/demo/fcn_r18-d8_synthetic-cityscapes.py \
 	checkpoints/fcn_r18-d8_synthetic-cityscapes.pth
 ROTATION := configs/demo/defenses/rotation_fcn_r18-d8_synthetic-cityscapes.py
-REPORT_PARTS := cityscapes-full cityscapes-adaptive-10 cityscapes-through-defense-1
-report: data
+REPORT_PARTS := cityscapes-headline-20 cityscapes-full cityscapes-adaptive-10 cityscapes-through-defense-1
+# The headline: every defense against PGD, the SEA-style ensemble and the adaptive attacks on the same 20 images, with
+# the sanity sweeps (ε = 32/255 and 2× steps of the strongest adaptive attack). About 45 min here.
+HEADLINE_ATTACKS := none pgd_linf_eps4_50steps sea_linf_eps4_100steps equivariance_aware_pgd_linf_eps4_50steps \
+	bpda_apgd_eot1_linf_eps4_50steps sea_bpda_eot1_linf_eps4_25steps
+headline: data
+	$(REPORT) --work-dir work_dirs/report/cityscapes-headline-20 --num-images 20 --attacks $(HEADLINE_ATTACKS) \
+		--defenses none equivariance_fast random_noise --skip equivariance_aware_pgd_linf_eps4_50steps:random_noise \
+		--sweep-attack bpda_apgd_eot1_linf_eps4_50steps --sweep-defense equivariance_fast --eps 32 --attack-steps 100
+	mkdir -p docs/robustness/cityscapes-headline-20 && cp work_dirs/report/cityscapes-headline-20/report.md \
+		work_dirs/report/cityscapes-headline-20/cells.* work_dirs/report/cityscapes-headline-20/*.png \
+		docs/robustness/cityscapes-headline-20/
+
+report: data headline
 	$(REPORT) --work-dir work_dirs/report/cityscapes-full --attacks none pgd_linf_eps4_50steps \
 		--defenses none equivariance invariance random_noise $(ROTATION) --eps 2 4 8 --num-views 1 2 4 8
 	$(REPORT) --work-dir work_dirs/report/cityscapes-adaptive-10 --num-images 10 --attacks none \

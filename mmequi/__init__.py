@@ -4,8 +4,12 @@ Importing mmequi (e.g. ``custom_imports = dict(imports=['mmequi'], allow_failed_
 modules, allow-lists the types of mmengine-saved checkpoints for torch's safe loading, and lets mmengine configs
 parsed afterwards use the installed configs as bases: ``_base_ = ['mmequi::_base_/attacks/pgd_linf_eps4_50steps.py']``.
 """
-from .utils import allow_mmengine_checkpoints, register_config_package
-from .version import __version__
+from .utils.quiet import silence_library_noise
+
+silence_library_noise()  # before mmengine / mmseg / mmdet are first imported
+
+from .utils import allow_mmengine_checkpoints, register_config_package  # noqa: E402
+from .version import __version__  # noqa: E402
 
 allow_mmengine_checkpoints()
 register_config_package()

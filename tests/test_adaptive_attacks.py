@@ -124,3 +124,10 @@ def test_bpda_averages_eot_purifier_draws(wrapper, image_and_objective, monkeypa
     monkeypatch.setattr(wrapper.defense, 'purify', lambda *args, **kwargs: calls.append(1) or purify(*args, **kwargs))
     BPDA(eot=3, eps=4, step_size=1, steps=2).perturb(image, objective, seeded(), context=wrapper.attack_context())
     assert len(calls) == 3 * 2  # eot draws at every step
+
+
+@pytest.mark.parametrize('attack', [dict(type='BPDA', eot=1, steps=1), dict(type='BPDAAPGD', steps=1),
+                                    dict(type='SegEnsemble', steps=1, through_defense=True)])
+def test_adaptive_attack_without_a_defense_is_refused_before_any_work(wrapper, attack):
+    with pytest.raises(ValueError, match='adaptive attack: it attacks the defended model and needs a defense'):
+        SegRobustModel(wrapper.module, attack=attack)

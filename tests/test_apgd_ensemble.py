@@ -206,3 +206,23 @@ def test_pixel_range_in_0_1_accepts_fractional_eps():
     images = images_like(1, 6, 6, 0) / 255
     adv = APGD(eps=8 / 255, steps=2, pixel_range=(0.0, 1.0)).perturb(images, lambda x: x.flatten(1).sum(1))
     assert (adv - images).abs().max() <= 8 / 255 + 1e-6 and not math.isnan(float(adv.sum()))
+
+
+def test_adaptive_ensemble_judges_the_defended_prediction():
+    objective = LogitObjective(1, 10, 10, seed=4)
+    images = images_like(1, 10, 10, 4)
+
+    class Inverting:  # a purifier with a large effect: 255 − x
+        objective = None
+
+        def purify(self, x, feature_fn, generator):
+            return 255 - x
+
+    attack = CandidateRecorder(eps=8, steps=4, select='acc', through_defense=True)
+    adv = attack.perturb(images, objective, seeded(0), context=AttackContext(Inverting(), None))
+    with torch.no_grad():
+        def defended_accuracy(x):
+            logits, labels, valid = objective.logits_and_labels(255 - x)
+            return ((logits.argmax(1) == labels) & valid).sum().item()
+        accuracies = [defended_accuracy(c) for c in attack.seen]
+        assert defended_accuracy(adv) == min(accuracies) and len(set(accuracies)) > 1

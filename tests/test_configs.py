@@ -79,7 +79,8 @@ def test_shipped_seg_config_runs(tmp_path, data, config):
     metrics, robustness = run(config, checkpoint, tmp_path / 'work', data[fmt], options)
     for key in ('mIoU', 'aAcc', 'equivariance/clean', 'equivariance/attacked', 'equivariance/purified'):
         assert key in metrics, key
-    assert 'PGD' in robustness['settings']['attack'] and 'EquivariancePurifier' in robustness['settings']['defense']
+    assert robustness['settings']['attack']['type'] == 'PGD'
+    assert robustness['settings']['defense']['type'] == 'EquivariancePurifier'
     assert set(robustness['seconds_per_image']) == {'attack', 'defense'}
 
 
@@ -93,13 +94,16 @@ def test_attack_and_defense_switches(tmp_path, data):
     show = tmp_path / 'show'
     metrics, robustness = run(config, checkpoint, tmp_path / 'both', data['cityscapes'], {},
                               ['--attack', str(attack), '--defense', str(defense), '--show-dir', str(show)])
-    assert 'MIM' in robustness['settings']['attack'] and 'equivariance/purified' in metrics
+    assert robustness['settings']['attack']['type'] == 'MIM' and 'equivariance/purified' in metrics
     (png, ) = show.glob('*.png')
     import mmcv
-    assert mmcv.imread(str(png)).shape == (128, 3 * 256, 3)  # clean | attacked | purified
+    # titled panels: ground truth | clean | attacked | purified | attacked − clean | purified − attacked
+    assert mmcv.imread(str(png)).shape == (22 + 128, 6 * 256, 3)
+    assert show.parent == tmp_path  # an absolute --show-dir stays where it is
+    assert not list((tmp_path / 'both').rglob('vis_image'))  # nothing written through the visualizer's backends
     metrics, robustness = run(config, checkpoint, tmp_path / 'clean', data['cityscapes'], {},
                               ['--attack', 'none', '--defense', 'none'])
-    assert robustness['settings']['attack'] == 'None' and robustness['seconds_per_image'] == {}
+    assert robustness['settings']['attack'] is None and robustness['seconds_per_image'] == {}
     assert 'equivariance/clean' in metrics and 'equivariance/attacked' not in metrics
     with pytest.raises(FileNotFoundError, match="unknown attack 'pgd_eps999'.*pgd_linf_eps4_50steps"):
         test_tool.main([config, checkpoint, '--attack', 'pgd_eps999'])
@@ -161,4 +165,4 @@ def test_shipped_det_config_runs(tmp_path, data, config):
         keys.append('coco/segm_mAP')
     for key in keys:
         assert key in metrics, (key, metrics)
-    assert 'PGD' in robustness['settings']['attack'] and robustness['settings']['feature'] == 'neck.0'
+    assert robustness['settings']['attack']['type'] == 'PGD' and robustness['settings']['feature'] == 'neck.0'

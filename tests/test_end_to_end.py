@@ -29,11 +29,11 @@ def data_root(tmp_path_factory):
     return str(generate_cityscapes(tmp_path_factory.mktemp('cityscapes'), num_train=1, num_val=NUM_IMAGES))
 
 
-def run(tmp_path, data_root, name, *args, launcher=None):
+def run(tmp_path, data_root, name, *args, launcher=None, options=()):
     """tools/test.py on the generated images -> (metrics.json, robustness.json or None) of the run."""
     work_dir = str(tmp_path / name)
     argv = [SEG_CONFIG, SEG_CHECKPOINT, '--work-dir', work_dir, *args, '--cfg-options',
-            f'test_dataloader.dataset.data_root={data_root}']
+            f'test_dataloader.dataset.data_root={data_root}', *options]
     if launcher is None:
         test_tool.main(argv)
     else:  # torchrun: 2 CPU processes over gloo
@@ -131,3 +131,13 @@ def test_prediction_is_made_on_the_purified_image(demo_segmentor):
     on_attacked = wrapper.predict_pixels(result.robust_images['attacked'][None].float(),
                                          data['data_samples'][0]).pred_sem_seg.data
     assert torch.equal(result.pred_sem_seg.data, on_grey) and not torch.equal(on_grey, on_attacked)
+
+
+@pytest.mark.parametrize('attack,defense', [('sea_linf_eps4_100steps', 'none'),
+                                            ('sea_bpda_eot1_linf_eps4_25steps', 'random_noise'),
+                                            ('bpda_apgd_eot1_linf_eps4_50steps', 'equivariance_fast'),
+                                            ('apgd_l2_eps255_50steps', 'none'), ('cospgd_linf_eps4_50steps', 'none')])
+def test_shipped_new_attacks_run_through_the_tool(tmp_path, data_root, attack, defense):
+    metrics, report = run(tmp_path, data_root, 'run', '--attack', attack, '--attack-opts', 'steps=3',
+                          '--defense', defense, options=['test_dataloader.dataset.indices=2'])
+    assert report['images'] == 2 and report['settings']['attack']['steps'] == 3 and metrics['mIoU'] < 70

@@ -227,3 +227,19 @@ def test_feature_window_stitches_features_of_large_inputs(segmentor):
         segmentor, feature='backbone').feature_fn(pixels)]
     with pytest.raises(ValueError, match='feature_window'):
         wrap(segmentor, feature_window=dict(crop_size=(64, 128), stride=(128, 64)))
+
+
+def test_robustness_json_is_written_by_rank_0_only(segmentor, tmp_path, monkeypatch):
+    from types import SimpleNamespace
+
+    from mmequi.hooks import RobustTestHook, robust_test_hook
+    hook = RobustTestHook(attack=FAST_ATTACK)
+    hook.model = wrap(segmentor, attack=FAST_ATTACK)
+    hook.seconds = [dict(attack=1.0)]
+    runner = SimpleNamespace(log_dir=str(tmp_path), logger=SimpleNamespace(info=lambda *a: None))
+    monkeypatch.setattr(robust_test_hook, 'is_main_process', lambda: False)
+    hook.after_test_epoch(runner, {'mIoU': 1.0})
+    assert not (tmp_path / 'robustness.json').exists()
+    monkeypatch.setattr(robust_test_hook, 'is_main_process', lambda: True)
+    hook.after_test_epoch(runner, {'mIoU': 1.0})
+    assert json.loads((tmp_path / 'robustness.json').read_text())['images'] == 1

@@ -88,14 +88,18 @@ def test_robustness_report_grid_is_resumable(tmp_path, repo_root):
     records = robustness_report.main(argv)
     assert [r['sweep'] for r in records] == ['grid'] * 2 + ['eps'] * 4 + ['K', 'lambda']
     assert all('mIoU' in r['metrics'] for r in records)
-    assert records[2]['settings']['attack'].startswith('PGD(eps=2.0')
-    assert records[7]['settings']['attack'].startswith('EquivarianceAwarePGD') and records[7]['images'] == 1
+    assert records[2]['settings']['attack'] == dict(type='PGD', eps=2.0, step_size=1, steps=1)  # the config used
+    assert records[2]['settings']['attack_built'].startswith('PGD(eps=2.0')
+    assert records[7]['settings']['attack']['type'] == 'EquivarianceAwarePGD' and records[7]['images'] == 1
     assert records[7]['attack_opts'] == dict(lam=0.5)
     report = tmp_path / 'report'
     runs = sorted(report.rglob('metrics.json'))
     assert len(runs) == 6  # ε = 4 is the attack's own ε: those two sweep cells are the grid's runs
     assert records[4]['metrics'] == records[0]['metrics'] and records[5]['metrics'] == records[1]['metrics']
     assert (report / 'report.md').read_text().count('\n| ') >= 9
+    # headline: the defense's row, with its adaptive column empty (the only adaptive attack is in the λ sweep)
+    assert '## Headline (mIoU)' in (report / 'report.md').read_text()
+    assert '| equi_tiny |' in (report / 'report.md').read_text() and 'not measured' in (report / 'report.md').read_text()
     for plot in ('eps', 'K', 'lambda'):
         assert (report / f'metric_vs_{plot}.png').is_file()
     with open(report / 'cells.csv') as f:
@@ -111,17 +115,23 @@ def test_robustness_report_grid_has_no_adaptive_attack_without_a_defense():
     args = argparse.Namespace(attacks=['none', 'pgd_linf_eps4_50steps', 'bpda_eot4_linf_eps4_50steps'],
                               defenses=['none', 'equivariance'], sweep_attack='pgd_linf_eps4_50steps',
                               sweep_defense='equivariance', eps=[], num_views=[], steps=[], lams=[],
-                              adaptive_attack='equivariance_aware_pgd_linf_eps4_50steps', num_images=None)
+                              adaptive_attack='equivariance_aware_pgd_linf_eps4_50steps', num_images=None, skip=[],
+                              attack_steps=[])
     pairs = [(c['attack'], c['defense']) for c in robustness_report.grid(args)]
     assert pairs == [('none', 'none'), ('none', 'equivariance'), ('pgd_linf_eps4_50steps', 'none'),
                      ('pgd_linf_eps4_50steps', 'equivariance'), ('bpda_eot4_linf_eps4_50steps', 'equivariance')]
+    args.skip, args.sweep_attack, args.eps = ['pgd_linf_eps4_50steps:equivariance'], 'bpda_eot4_linf_eps4_50steps', [8]
+    pairs = [(c['attack'], c['defense']) for c in robustness_report.grid(args)]
+    assert ('pgd_linf_eps4_50steps', 'equivariance') not in pairs  # skipped
+    assert pairs[-1] == ('bpda_eot4_linf_eps4_50steps', 'equivariance')  # the adaptive ε sweep: defended cells only
+    assert [c['defense'] for c in robustness_report.grid(args) if c['sweep'] == 'eps'] == ['equivariance']
 
 
 def test_demo_report_links_the_robustness_report(tmp_path, repo_root, monkeypatch):
     """The demo's report.md links the committed robustness report (the link must resolve from where it is written)."""
     from tools import demo
     canned = ({'mIoU': 50.0, 'aAcc': 90.0, 'equivariance/clean': 30.0}, {'seconds_per_image': {}}, 0.0)
-    monkeypatch.setattr(demo, 'run_test', lambda command: canned)
+    monkeypatch.setattr(demo, 'run_test', lambda command, in_process=False: canned)
     demo.main(['--work-dir', str(tmp_path / 'demo'), '--models', 'cityscapes'])
     text = (tmp_path / 'demo' / 'report.md').read_text()
     (target, ) = [line.split('](')[1].split(')')[0] for line in text.splitlines() if demo.ROBUSTNESS_REPORT in line]

@@ -9,6 +9,7 @@ vs K).
 """
 import argparse
 import csv
+import glob
 import hashlib
 import json
 import os
@@ -36,8 +37,10 @@ def needs_defense(attack):
 def grid(args):
     """Every cell: dict(attack, defense, attack_opts, defense_opts, sweep). An adaptive attack (it attacks the
     defense) has no cell without a defense."""
+    skip = {tuple(pair.split(':')) for pair in args.skip}
     cells = [dict(sweep='grid', attack=a, defense=d, attack_opts={}, defense_opts={})
-             for a in args.attacks for d in args.defenses if d != 'none' or not needs_defense(a)]
+             for a in args.attacks for d in args.defenses
+             if (d != 'none' or not needs_defense(a)) and (a, d) not in skip]
     swept = [d for d in args.defenses if d != 'none' or not needs_defense(args.sweep_attack)]
     cells += [dict(sweep='eps', attack=args.sweep_attack, defense=d, attack_opts=dict(eps=e), defense_opts={})
               for e in args.eps for d in swept]
@@ -94,7 +97,9 @@ def run_cell(args, cell):
     if options:
         command += ['--cfg-options', *options]
     metrics, robustness, seconds = run_test(command)
+    per_image = sorted(glob.glob(osp.join(cell_dir, '*', 'per_image.jsonl')))
     record = dict(cell, metrics=metrics, settings=robustness.get('settings', {}),
+                  per_image=osp.relpath(per_image[-1], args.work_dir) if per_image else None,
                   seconds_per_image=robustness.get('seconds_per_image', {}), images=robustness.get('images'),
                   peak_memory=robustness.get('peak_memory', {}), wall_seconds=seconds,
                   passes_per_image=robustness.get('passes_per_image', {}),
@@ -137,7 +142,7 @@ def write_outputs(args, records):
                          auc_clean_vs_attacked=r['metrics'].get('equivariance/auc_clean_vs_attacked', ''),
                          seconds_attack=r['seconds_per_image'].get('attack', ''),
                          seconds_defense=r['seconds_per_image'].get('defense', ''),
-                         peak_memory_mib=r.get('peak_memory', {}).get('mib', '')))
+                         peak_memory_mib=r.get('peak_memory', {}).get('mib', ''), per_image=r.get('per_image')))
     with open(osp.join(args.work_dir, 'cells.json'), 'w') as f:
         json.dump(records, f, indent=2)
     with open(osp.join(args.work_dir, 'cells.csv'), 'w', newline='') as f:
@@ -203,33 +208,85 @@ def headline(records, key):
 
 
 def plot(args, rows, key):
+    """metric_vs_<sweep>.png: one line per defense (the grid's own point included), clean and undefended-PGD references
+    as horizontal lines, the y-axis from 0 (a few points of noise must not look like a trend), legend outside."""
     import matplotlib
     matplotlib.use('Agg')
     import matplotlib.pyplot as plt
+    grid = {(r['attack'], r['defense']): r['metric'] for r in rows if r['sweep'] == 'grid'}
+    references = [(grid.get(('none', 'none')), 'clean, undefended', dict(color='black', ls='--')),
+                  (grid.get((short(args.sweep_attack), 'none')), f'{short(args.sweep_attack)}, undefended',
+                   dict(color='gray', ls=':'))]
+    labels = {'eps': f'ε of {short(args.sweep_attack)} (pixels of 0–255: 4 = 4/255)',
+              'attack_steps': f'steps of {short(args.sweep_attack)}', 'K': 'K (views of the purifier)',
+              'T': 'T (purifier steps)', 'lam': f'λ of {short(args.adaptive_attack)}'}
     made = []
-    for sweep, x, name in (('eps', 'eps', 'metric_vs_eps.png'), ('attack_steps', 'attack_steps',
-                                                                'metric_vs_attack_steps.png'), ('K', 'K', 'metric_vs_K.png'),
-                           ('T', 'T', 'metric_vs_T.png'), ('lambda', 'lam', 'metric_vs_lambda.png')):
+    for sweep, x in (('eps', 'eps'), ('attack_steps', 'attack_steps'), ('K', 'K'), ('T', 'T'), ('lambda', 'lam')):
         points = [r for r in rows if r['sweep'] == sweep]
         if not points:
             continue
-        fig, ax = plt.subplots(figsize=(5, 3.5))
+        if sweep in ('eps', 'attack_steps'):  # the grid ran the sweep attack at its own ε and steps
+            points += [r for r in rows if r['sweep'] == 'grid' and r['attack'] == short(args.sweep_attack)
+                       and r['defense'] in {p['defense'] for p in points}]
+        fig, ax = plt.subplots(figsize=(7, 3.8))
         for defense in sorted({r['defense'] for r in points}):
-            series = sorted((float(r[x]), r['metric']) for r in points if r['defense'] == defense)
-            ax.plot(*zip(*series), marker='o', label=defense)
-        ax.set_xlabel({'eps': f'ε (pixels of 0–255) of {short(args.sweep_attack)}',
-                       'attack_steps': f'steps of {short(args.sweep_attack)}', 'K': 'K (views)', 'T': 'T (purifier steps)',
-                       'lam': f'λ of {args.adaptive_attack}'}[x])
+            series = sorted({(float(r[x]), r['metric']) for r in points if r['defense'] == defense})
+            ax.plot(*zip(*series), marker='o', label=f'{defense} (defended)' if defense != 'none' else 'undefended')
+        for value, label, style in references:
+            if value is not None:
+                ax.axhline(value, label=label, **style)
         if x == 'lam':
             ax.set_xscale('log')
-        ax.set_ylabel(key)
-        ax.legend()
+        top = max([r['metric'] for r in points] + [v for v, _, _ in references if v is not None])
+        ax.set_ylim(0, top * 1.08)
+        ax.set_xlabel(labels[x])
+        ax.set_ylabel(f'{key} (%)' if key == 'mIoU' else key)
+        ax.set_title(f'{key} against {labels[x].split(" (")[0]}'
+                     f'{f" ({args.num_images} images)" if args.num_images else ""}')
+        ax.legend(loc='upper left', bbox_to_anchor=(1.02, 1), fontsize=8)
         ax.grid(alpha=0.3)
         fig.tight_layout()
+        name = f'metric_vs_{sweep if sweep != "lambda" else "lambda"}.png'
         fig.savefig(osp.join(args.work_dir, name), dpi=100)
         plt.close(fig)
         made.append(name)
-    return made
+    return made + plot_roc(args, rows)
+
+
+def plot_roc(args, rows):
+    """roc.png: the ROC curve of the equivariance score as a detector of attacked inputs (clean = positive), from the
+    per-image scores of every undefended non-adaptive attack cell of the grid."""
+    import matplotlib
+    matplotlib.use('Agg')
+    import matplotlib.pyplot as plt
+    curves = []
+    for r in rows:
+        if r['sweep'] != 'grid' or r['defense'] != 'none' or r['attack'] == 'none' or not r.get('per_image'):
+            continue
+        with open(osp.join(args.work_dir, r['per_image'])) as f:
+            scores = [json.loads(line)['equivariance'] for line in f]
+        clean = [s['clean'] for s in scores if 'attacked' in s]
+        attacked = [s['attacked'] for s in scores if 'attacked' in s]
+        if clean:
+            curves.append((r['attack'], clean, attacked))
+    if not curves:
+        return []
+    fig, ax = plt.subplots(figsize=(6, 4))
+    for attack, clean, attacked in curves:
+        thresholds = sorted(set(clean + attacked), reverse=True)
+        tpr = [0.0] + [sum(c >= t for c in clean) / len(clean) for t in thresholds]
+        fpr = [0.0] + [sum(a >= t for a in attacked) / len(attacked) for t in thresholds]
+        ax.plot(fpr, tpr, label=f'{attack} ({len(clean)} images)')
+    ax.plot([0, 1], [0, 1], color='gray', ls=':', label='chance')
+    ax.set_xlabel('attacked images flagged clean (false-positive rate)')
+    ax.set_ylabel('clean images flagged clean (true-positive rate)')
+    ax.set_title('equivariance score as an attack detector (ROC)')
+    ax.legend(loc='lower right', fontsize=8)
+    ax.grid(alpha=0.3)
+    fig.tight_layout()
+    fig.savefig(osp.join(args.work_dir, 'roc.png'), dpi=100)
+    plt.close(fig)
+    return ['roc.png']
 
 
 def main(argv=None):
@@ -249,6 +306,8 @@ def main(argv=None):
     parser.add_argument('--adaptive-attack', default='equivariance_aware_pgd_linf_eps4_50steps',
                         help='the attack of the λ sweep')
     parser.add_argument('--lams', nargs='*', type=float, default=[], help='λ sweep of --adaptive-attack')
+    parser.add_argument('--skip', nargs='*', default=[], metavar='ATTACK:DEFENSE',
+                        help='grid cells not to run (e.g. an adaptive attack that does not fit a baseline)')
     parser.add_argument('--num-images', type=int, help='evaluate the first N images of the test split')
     parser.add_argument('--cfg-options', nargs='+', help='passed on to every tools/test.py run (key=value ...)')
     args = parser.parse_args(argv)

@@ -1,7 +1,8 @@
 """Evaluate an mmseg or mmdet model (the config's ``default_scope`` says which).
 
     mmequi-test CONFIG [CHECKPOINT] [--attack NAME|none] [--defense NAME|none] [--attack-opts k=v ...]
-        [--defense-opts k=v ...] [--work-dir DIR] [--show-dir DIR] [--cfg-options k=v ...]
+        [--defense-opts k=v ...] [--work-dir DIR] [--out PATH] [--show] [--show-dir DIR] [--wait-time S] [--tta]
+        [--cfg-options k=v ...] [--launcher pytorch]
 
 Installed as the ``mmequi-test`` command (also ``python -m mmequi.apis.test`` and, in a checkout, ``python
 tools/test.py``). CONFIG is a path or ``mmequi::<path>`` in the shipped configs (``mmequi::demo/<name>.py``).
@@ -12,6 +13,7 @@ config serves clean, attacked and defended runs. Metrics are printed and written
 """
 import argparse
 import json
+import os
 import os.path as osp
 
 import torch
@@ -25,11 +27,19 @@ from mmequi.evaluation import evaluate_dataset_images_only
 
 
 def parse_args(argv=None):
-    parser = argparse.ArgumentParser(description='Test (and evaluate) an mmseg/mmdet model')
+    # allow_abbrev=False: '--show' must not be read as an abbreviation of '--show-dir'
+    parser = argparse.ArgumentParser(description='Test (and evaluate) an mmseg/mmdet model', allow_abbrev=False)
     parser.add_argument('config', help='test config file path')
     parser.add_argument('checkpoint', nargs='?', help="checkpoint file (path or URL); default: the config's load_from")
     parser.add_argument('--work-dir', help='the dir to save evaluation results')
-    parser.add_argument('--show-dir', help='directory where painted images are saved')
+    parser.add_argument('--out', help='save the predictions: mmseg, a directory of label PNGs (format_only style, '
+                        "as mmseg's --out); mmdet, a .pkl file of the results (as mmdet's --out)")
+    parser.add_argument('--show', action='store_true', help='show the painted predictions in a window')
+    parser.add_argument('--show-dir', help='save painted images in this directory (relative to the work dir); robust '
+                        'runs save clean | attacked | purified side by side')
+    parser.add_argument('--wait-time', type=float, default=2, help='seconds each image is shown (--show)')
+    parser.add_argument('--tta', action='store_true', help="test-time augmentation with the config's tta_model and "
+                        'tta_pipeline (plain runs only: an attack or defense sees one input)')
     parser.add_argument('--attack', help='attack config: a name in the shipped _base_/attacks, a path, or none')
     parser.add_argument('--defense', help='defense config: a name in the shipped _base_/defenses, a path, or none')
     parser.add_argument('--feature', help='feature map of the equivariance: logits, decode, neck, neck.0, backbone.3, ...')
@@ -42,20 +52,46 @@ def parse_args(argv=None):
     return parse_runner_args(parser, argv)
 
 
-def enable_visualization(cfg, show_dir):
-    """Turn on the codebase's visualization hook and send its images to ``show_dir``."""
+def enable_visualization(cfg, show_dir=None, show=False, wait_time=2):
+    """Turn on the codebase's visualization hook: save its images to ``show_dir`` and/or ``show`` them."""
     hook = cfg.default_hooks.get('visualization')
     if hook is None:
-        raise ValueError('--show-dir needs a visualization hook in default_hooks')
+        raise ValueError('--show / --show-dir need a visualization hook in default_hooks')
     hook['draw'] = True
+    if show:
+        hook.update(show=True, wait_time=wait_time)
     # A fixed name ('visualizer' in the mm base runtimes) would make a second run in one process reuse the first
     # run's visualizer and its save_dir; without it the runner names it after the experiment.
     cfg.visualizer.pop('name', None)
     if task_scope(cfg) == 'mmseg':  # SegVisualizationHook saves through the visualizer's save_dir
-        cfg.visualizer['save_dir'] = show_dir
         hook['interval'] = 1  # every test image (its default draws one in 50)
-    else:  # DetVisualizationHook writes to test_out_dir
+        if show_dir:
+            cfg.visualizer['save_dir'] = show_dir
+    elif show_dir:  # DetVisualizationHook writes to test_out_dir
         hook['test_out_dir'] = show_dir
+
+
+def save_predictions(cfg, runner, out):
+    """``--out`` as mmseg's / mmdet's own test tools: label PNGs in a directory (mmseg) or a .pkl file (mmdet)."""
+    if task_scope(cfg) == 'mmseg':
+        for metric in runner.test_loop.evaluator.metrics:
+            if hasattr(metric, 'output_dir'):
+                metric.output_dir, metric.keep_results = out, True
+        os.makedirs(out, exist_ok=True)
+    else:
+        from mmdet.evaluation import DumpDetResults
+        if not out.endswith(('.pkl', '.pickle')):
+            raise ValueError(f'--out for a detector is a .pkl file (as mmdet\'s --out), got {out!r}')
+        runner.test_loop.evaluator.metrics.append(DumpDetResults(out_file_path=out))
+
+
+def use_tta(cfg):
+    """``--tta`` as mmseg's / mmdet's test tools: the config's ``tta_pipeline`` and ``tta_model`` around the model."""
+    if 'tta_model' not in cfg or 'tta_pipeline' not in cfg:
+        raise ValueError('--tta needs tta_model and tta_pipeline in the config')
+    cfg.test_dataloader.dataset.pipeline = cfg.tta_pipeline
+    cfg.tta_model.module = cfg.model
+    cfg.model = cfg.tta_model
 
 
 def cpu_distributed(cfg):
@@ -85,14 +121,22 @@ def main(argv=None):
         if robust is None or robust.get('attack') is None:
             raise ValueError('--attack-cache needs an attack (--attack NAME)')
         robust['attack_cache'] = osp.abspath(args.attack_cache)
-    if robust is not None and args.show_dir:  # side-by-side clean | attacked | purified
-        robust['show_dir'] = osp.abspath(args.show_dir)
-    elif args.show_dir:
-        enable_visualization(cfg, osp.abspath(args.show_dir))
+    if args.tta:
+        if robust is not None:
+            raise ValueError('--tta cannot be combined with an attack or defense: they work on the one input the model '
+                             'sees, and the attack would have to go through the augmentations and their merge')
+        use_tta(cfg)
+    show_dir = osp.join(osp.abspath(cfg.work_dir), args.show_dir) if args.show_dir else None  # absolute stays
+    if robust is not None and show_dir:  # side-by-side clean | attacked | purified
+        robust['show_dir'] = show_dir
+    if args.show or (show_dir and robust is None):
+        enable_visualization(cfg, None if robust is not None else show_dir, args.show, args.wait_time)
     own_group = args.launcher == 'pytorch' and not torch.cuda.is_available() and cpu_distributed(cfg)
     runner = Runner.from_cfg(cfg) if 'runner_type' not in cfg else RUNNERS.build(cfg)
     if task_scope(cfg) == 'mmdet':  # a subset run (dataset indices) scores its own images only
         evaluate_dataset_images_only(runner.test_loop.evaluator.metrics, runner.test_loop.dataloader.dataset)
+    if args.out:
+        save_predictions(cfg, runner, osp.abspath(args.out))
     metrics = runner.test()
     if is_main_process():  # every rank has the metrics; one writes them
         out = osp.join(runner.log_dir, 'metrics.json')

@@ -1,10 +1,15 @@
 """Mean equivariance score (docs/method.md, Eq. 2) of the clean, attacked and purified inputs of a robust test run,
 and how well the score alone tells clean from attacked images (ROC-AUC)."""
+import logging
+
 import numpy as np
 from mmengine.evaluator import BaseMetric
+from mmengine.logging import print_log
 from mmengine.registry import METRICS
 
 from mmequi.models.robust_model import STAGES
+
+MIN_AUC_IMAGES = 10
 
 
 def roc_auc(positives, negatives):
@@ -33,6 +38,10 @@ class EquivarianceMetric(BaseMetric):
         stages = [s for s in STAGES if all(s in r for r in results)]
         metrics = {stage: float(np.mean([r[stage] for r in results])) for stage in stages}
         if 'attacked' in stages:
+            if len(results) < MIN_AUC_IMAGES:
+                print_log(f'equivariance/auc_clean_vs_attacked is computed from {len(results)} image(s): with fewer '
+                          f'than {MIN_AUC_IMAGES} it says little (one image gives 0, 0.5 or 1)', logger='current',
+                          level=logging.WARNING)
             metrics['auc_clean_vs_attacked'] = roc_auc([r['clean'] for r in results],
                                                        [r['attacked'] for r in results])
         return metrics

@@ -8,8 +8,10 @@ import json
 import os
 import os.path as osp
 import resource
+import tempfile
 from typing import Optional
 
+import cv2
 import mmcv
 import numpy as np
 import torch
@@ -28,6 +30,49 @@ def peak_memory(model):
     if device.type == 'cuda':
         return dict(device=str(device), mib=torch.cuda.max_memory_allocated(device) / 2 ** 20)
     return dict(device='cpu (process peak RSS)', mib=resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2 ** 10)
+
+
+def paint(visualizer, name, rgb, sample, gt=False):
+    """The codebase visualizer's drawing of ``sample`` (its prediction, or its ground truth) on ``rgb``, at that size.
+    It draws into a scratch file so that nothing is written to the visualizer's backends (no vis_data files)."""
+    with tempfile.TemporaryDirectory() as scratch:
+        visualizer.add_datasample(name, rgb, sample, draw_gt=gt, draw_pred=not gt, show=False,
+                                  out_file=osp.join(scratch, 'panel.png'))
+    return mmcv.imresize(visualizer.get_image(), rgb.shape[1::-1])
+
+
+def titled(rgb, title):
+    """``rgb`` under a white band with ``title``."""
+    band = np.full((22, rgb.shape[1], 3), 255, np.uint8)
+    cv2.putText(band, title, (4, 16), cv2.FONT_HERSHEY_SIMPLEX, 0.45, (0, 0, 0), 1, cv2.LINE_AA)
+    return np.concatenate([band, rgb], axis=0)
+
+
+def per_image_metrics(prediction, sample, ignore_index=255):
+    """The image's own figures. Segmentation: pixel accuracy, mIoU over the classes in the label or the prediction,
+    and each of those classes' IoU (%). Detection: detections with score ≥ 0.3 and ground-truth boxes."""
+    if 'pred_sem_seg' in prediction and 'gt_sem_seg' in sample:
+        predicted, label = prediction.pred_sem_seg.data[0].cpu(), sample.gt_sem_seg.data[0].cpu()
+        valid = label != ignore_index
+        predicted, label = predicted[valid], label[valid]
+        iou = {int(c): 100 * float(((predicted == c) & (label == c)).sum() / ((predicted == c) | (label == c)).sum())
+               for c in torch.unique(torch.cat([predicted, label]))}
+        return dict(aAcc=100 * float((predicted == label).float().mean()) if label.numel() else 0.0,
+                    mIoU=float(np.mean(list(iou.values()))) if iou else 0.0, class_iou=iou)
+    if 'pred_instances' in prediction:
+        return dict(detections=int((prediction.pred_instances.scores >= 0.3).sum()),
+                    gt_boxes=len(sample.gt_instances) if 'gt_instances' in sample else None)
+    return {}
+
+
+def image_metric(prediction, sample):
+    """The per-image figures as a short panel title."""
+    figures = per_image_metrics(prediction, sample)
+    if 'mIoU' in figures:
+        return f"mIoU {figures['mIoU']:.1f}, acc {figures['aAcc']:.1f}"
+    if 'detections' in figures:
+        return f"{figures['detections']} boxes >= 0.3 ({figures['gt_boxes']} true)"
+    return ''
 
 
 @HOOKS.register_module()  # mmengine's root registry: found by mmseg and mmdet runners alike
@@ -61,8 +106,9 @@ class RobustTestHook(Hook):
         self.settings = dict(attack=attack, defense=defense, feature=feature, seed=seed, score=score,
                              attack_cache=attack_cache, feature_window=feature_window)
         self.show_dir = show_dir
+        self.paint_inputs = False  # set in before_test when a codebase visualization hook draws
         self.model = None
-        self.seconds, self.passes = [], []
+        self.seconds, self.passes, self.images = [], [], []
 
     def before_test(self, runner):
         parent = runner.model
@@ -70,7 +116,10 @@ class RobustTestHook(Hook):
         if isinstance(inner, RobustModel):
             raise ValueError('the model is already wrapped in a RobustModel: use one RobustTestHook per run')
         dataset = getattr(getattr(runner.test_loop, 'dataloader', None), 'dataset', None)
-        self.model = robust_model_for(inner)(inner, keep_images=self.show_dir is not None,
+        # mmseg's / mmdet's visualization hooks paint the file at img_path: point them at the input the model saw
+        self.paint_inputs = any(type(h).__name__ in ('SegVisualizationHook', 'DetVisualizationHook')
+                                and getattr(h, 'draw', False) for h in getattr(runner, 'hooks', []))
+        self.model = robust_model_for(inner)(inner, keep_images=self.show_dir is not None or self.paint_inputs,
                                              data_root=getattr(dataset, 'data_root', None), **self.settings)
         if is_model_wrapper(parent):
             parent.module = self.model
@@ -87,30 +136,75 @@ class RobustTestHook(Hook):
     def after_test_iter(self, runner, batch_idx, data_batch=None, outputs=None):
         self.seconds += [sample.robust_seconds for sample in outputs or [] if 'robust_seconds' in sample]
         self.passes += [sample.robust_passes for sample in outputs or [] if sample.get('robust_passes')]
+        self.images += [self.image_record(sample) for sample in outputs or []]
+        if self.paint_inputs and outputs:  # the metrics have read the samples already; the painters come next
+            for sample in outputs:
+                self.point_at_model_input(runner, sample)
         if self.show_dir is None or not outputs:
             return
         os.makedirs(self.show_dir, exist_ok=True)
-        visualizer = runner.visualizer
         for sample in outputs:
-            panels = []
-            for stage, image in sample.robust_images.items():
-                prediction = self.model.predict_pixels(self.model.to_pixels(image), sample)
-                rgb = image.permute(1, 2, 0).numpy()[..., ::-1].copy()  # BGR tensor -> RGB array
-                height, width = sample.metainfo.get('ori_shape', rgb.shape[:2])
-                rgb = mmcv.imresize(rgb, (width, height))  # predictions are at the original resolution
-                visualizer.add_datasample(stage, rgb, prediction, draw_gt=False, draw_pred=True, show=False)
-                panels.append(mmcv.imresize(visualizer.get_image(), rgb.shape[1::-1]))
             name = osp.splitext(osp.basename(sample.metainfo.get('img_path', f'{batch_idx}.png')))[0]
-            mmcv.imwrite(np.concatenate(panels, axis=1)[..., ::-1], osp.join(self.show_dir, f'{name}.png'))
+            picture = self.side_by_side(runner.visualizer, sample)
+            mmcv.imwrite(picture[..., ::-1], osp.join(self.show_dir, f'{name}.png'))
+
+    def side_by_side(self, visualizer, sample):
+        """One RGB picture: ground truth | each stage's prediction (titled with its per-image metric) | each
+        perturbation (attacked − clean, purified − attacked), amplified to be seen."""
+        images = {stage: self.original_size_rgb(image, sample) for stage, image in sample.robust_images.items()}
+        panels = [titled(paint(visualizer, 'ground truth', images['clean'], sample, gt=True), 'ground truth')]
+        for stage, rgb in images.items():
+            prediction = self.model.predict_pixels(self.model.to_pixels(sample.robust_images[stage]), sample)
+            title = f'{stage}: {image_metric(prediction, sample)}'
+            panels.append(titled(paint(visualizer, stage, rgb, prediction), title))
+        stages = list(images)
+        for before, after in zip(stages, stages[1:]):
+            difference = images[after].astype(np.float32) - images[before].astype(np.float32)
+            gain = 127 / max(float(np.abs(difference).max()), 1.0)
+            panels.append(titled(np.clip(128 + difference * gain, 0, 255).astype(np.uint8),
+                                 f'{after} - {before} (x{gain:.0f})'))
+        return np.concatenate(panels, axis=1)
+
+    def image_record(self, sample):
+        """One line of ``per_image.jsonl``: the image, its figures, its equivariance score per stage, its cost."""
+        path = sample.metainfo.get('img_path')
+        if path and self.model.data_root:
+            path = osp.relpath(osp.abspath(path), osp.abspath(self.model.data_root))
+        return dict(img_path=path, img_id=sample.metainfo.get('img_id'),
+                    metrics=per_image_metrics(sample, sample, getattr(getattr(self.model.module, 'decode_head', None),
+                                                                      'ignore_index', 255)),
+                    equivariance=sample.get('equivariance_scores', {}), seconds=sample.get('robust_seconds', {}),
+                    passes=sample.get('robust_passes', {}))
+
+    @staticmethod
+    def original_size_rgb(image, sample):
+        """A kept C×H×W BGR uint8 image -> H×W×3 RGB array at the sample's original size (where predictions
+        live)."""
+        rgb = image.permute(1, 2, 0).numpy()[..., ::-1].copy()
+        height, width = sample.metainfo.get('ori_shape', rgb.shape[:2])
+        return mmcv.imresize(rgb, (width, height))
+
+    def point_at_model_input(self, runner, sample):
+        """Write the image the model predicted on (purified, else attacked, else clean) under the log dir, at the
+        original size, and set ``img_path`` to it, so the codebase's visualization hook paints that image."""
+        image = list(sample.robust_images.values())[-1]
+        path = osp.join(runner.log_dir, 'model_inputs', osp.basename(sample.metainfo.get('img_path', 'image.png')))
+        os.makedirs(osp.dirname(path), exist_ok=True)
+        mmcv.imwrite(self.original_size_rgb(image, sample)[..., ::-1], path)
+        sample.set_metainfo(dict(img_path=path))
 
     def after_test_epoch(self, runner, metrics=None):
         # every rank's images (one list per rank; a single process is a world of one)
         self.seconds = [s for rank in all_gather_object(self.seconds) for s in rank]
         self.passes = [p for rank in all_gather_object(self.passes) for p in rank]
+        self.images = [i for rank in all_gather_object(self.images) for i in rank]
         if not is_main_process():
             return
-        settings = dict(self.settings, attack=repr(self.model.attack), defense=repr(self.model.defense),
+        # the config dicts that were used (a program can rebuild them) and what they built
+        settings = dict(self.settings, attack_built=repr(self.model.attack), defense_built=repr(self.model.defense),
                         feature=self.model.feature, defense_feature=self.model.defense_feature)
+        with open(osp.join(runner.log_dir, 'per_image.jsonl'), 'w') as f:
+            f.writelines(json.dumps(record, default=str) + '\n' for record in self.images)
         seconds = {key: float(np.mean([s[key] for s in self.seconds if key in s]))
                    for key in ('attack', 'defense') if any(key in s for s in self.seconds)}
         passes = {key: float(np.mean([p[key] for p in self.passes])) for key in self.passes[0]} if self.passes else {}
