@@ -209,8 +209,8 @@ def test_pixel_range_in_0_1_accepts_fractional_eps():
 
 
 def test_adaptive_ensemble_judges_the_defended_prediction():
-    objective = LogitObjective(1, 10, 10, seed=4)
-    images = images_like(1, 10, 10, 4)
+    objective = LogitObjective(1, 10, 10, seed=0)
+    images = images_like(1, 10, 10, 0)
 
     class Inverting:  # a purifier with a large effect: 255 − x
         objective = None
@@ -221,8 +221,11 @@ def test_adaptive_ensemble_judges_the_defended_prediction():
     attack = CandidateRecorder(eps=8, steps=4, select='acc', through_defense=True)
     adv = attack.perturb(images, objective, seeded(0), context=AttackContext(Inverting(), None))
     with torch.no_grad():
-        def defended_accuracy(x):
-            logits, labels, valid = objective.logits_and_labels(255 - x)
+        def accuracy(x):
+            logits, labels, valid = objective.logits_and_labels(x)
             return ((logits.argmax(1) == labels) & valid).sum().item()
-        accuracies = [defended_accuracy(c) for c in attack.seen]
-        assert defended_accuracy(adv) == min(accuracies) and len(set(accuracies)) > 1
+        defended = [accuracy(255 - c) for c in attack.seen]
+        undefended = [accuracy(c) for c in attack.seen]
+    # on these images the worst candidate through the defense is not the worst one without it
+    assert defended.index(min(defended)) != undefended.index(min(undefended))
+    assert accuracy(255 - adv) == min(defended)

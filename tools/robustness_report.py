@@ -183,7 +183,7 @@ def headline(records, key):
     defenses = [d for d in dict.fromkeys(d for _, d in metric) if d != 'none']
     plain = [a for a in attacks if a != 'none' and not needs_defense(a)]
     adaptive = [a for a in attacks if needs_defense(a)]
-    if not defenses or ('none', 'none') not in metric:
+    if not defenses:
         return []
     header = ['defense', 'clean', 'clean + defense']
     for a in plain:
