@@ -125,6 +125,10 @@ def test_robustness_report_grid_has_no_adaptive_attack_without_a_defense():
     assert ('pgd_linf_eps4_50steps', 'equivariance') not in pairs  # skipped
     assert pairs[-1] == ('bpda_eot4_linf_eps4_50steps', 'equivariance')  # the adaptive ε sweep: defended cells only
     assert [c['defense'] for c in robustness_report.grid(args) if c['sweep'] == 'eps'] == ['equivariance']
+    args.attacks, args.eps = ['sea_bpda_eot1_linf_eps4_25steps', 'sea_linf_eps4_100steps'], []  # adaptive by option
+    assert [(c['attack'], c['defense']) for c in robustness_report.grid(args)] == [
+        ('sea_bpda_eot1_linf_eps4_25steps', 'equivariance'), ('sea_linf_eps4_100steps', 'none'),
+        ('sea_linf_eps4_100steps', 'equivariance')]
 
 
 def test_demo_report_links_the_robustness_report(tmp_path, repo_root, monkeypatch):

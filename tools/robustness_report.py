@@ -23,15 +23,16 @@ from mmengine.utils import ProgressBar  # noqa: E402
 
 import mmequi  # noqa: F401,E402  (fills the registries)
 from mmequi.apis.config import load_component  # noqa: E402
-from mmequi.registry import ATTACKS  # noqa: E402
+from mmequi.registry import ATTACKS, build  # noqa: E402
 from tools.demo import run_test  # noqa: E402
 
 TASK_KEYS = ('mIoU', 'coco/bbox_mAP', 'pascal_voc/mAP')
 
 
 def needs_defense(attack):
+    """Whether the attack attacks the defended model (built: an ensemble is adaptive by its ``through_defense``)."""
     cfg = load_component('attack', attack)
-    return cfg is not None and getattr(ATTACKS.get(cfg['type']), 'needs_defense', False)
+    return cfg is not None and getattr(build(ATTACKS, cfg, 'attack'), 'needs_defense', False)
 
 
 def grid(args):
