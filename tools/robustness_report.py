@@ -243,7 +243,7 @@ def plot(args, rows, key):
         ax.set_xlabel(labels[x])
         ax.set_ylabel(f'{key} (%)' if key == 'mIoU' else key)
         ax.set_title(f'{key} against {labels[x].split(" (")[0]}'
-                     f'{f" ({args.num_images} images)" if args.num_images else ""}')
+                     f'{f" ({args.num_images} images)" if args.num_images else ""}', fontsize=9, wrap=True)
         ax.legend(loc='upper left', bbox_to_anchor=(1.02, 1), fontsize=8)
         ax.grid(alpha=0.3)
         fig.tight_layout()
