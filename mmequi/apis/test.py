@@ -80,8 +80,6 @@ def save_predictions(cfg, runner, out):
         os.makedirs(out, exist_ok=True)
     else:
         from mmdet.evaluation import DumpDetResults
-        if not out.endswith(('.pkl', '.pickle')):
-            raise ValueError(f'--out for a detector is a .pkl file (as mmdet\'s --out), got {out!r}')
         runner.test_loop.evaluator.metrics.append(DumpDetResults(out_file_path=out))
 
 
@@ -121,6 +119,8 @@ def main(argv=None):
         if robust is None or robust.get('attack') is None:
             raise ValueError('--attack-cache needs an attack (--attack NAME)')
         robust['attack_cache'] = osp.abspath(args.attack_cache)
+    if args.out and task_scope(cfg) == 'mmdet' and not args.out.endswith(('.pkl', '.pickle')):
+        raise ValueError(f'--out for a detector is a .pkl file (as mmdet\'s --out), got {args.out!r}')
     if args.tta:
         if robust is not None:
             raise ValueError('--tta cannot be combined with an attack or defense: they work on the one input the model '
