@@ -130,6 +130,14 @@ def test_masked_ce_ignores_the_pixels_already_wrong():
     assert SEG_LOSSES['masked_ce'](logits, labels, valid, 0).item() == pytest.approx(ce[0, 0, 0].item() / 2)
 
 
+class Inverting:
+    """A purifier with a large effect, for the attacks that go through the defense: 255 − x."""
+    objective = None
+
+    def purify(self, x, feature_fn, generator):
+        return 255 - x
+
+
 class CandidateRecorder(SegEnsemble):
     def worst(self, candidates, objective, context, generator):
         self.seen = candidates
@@ -166,12 +174,6 @@ def test_ensemble_running_miou_picks_what_lowers_the_dataset_miou():
 def test_bpda_apgd_takes_the_loss_at_the_purified_image():
     objective = LogitObjective(1, 8, 8, seed=2)
     images = images_like(1, 8, 8, 2)
-
-    class Inverting:  # a purifier with a large effect: 255 − x
-        objective = None
-
-        def purify(self, x, feature_fn, generator):
-            return 255 - x
 
     attack = BPDAAPGD(eot=1, eps=4, steps=3, seg_loss='ce')
     attack.perturb(images, objective, seeded(0), context=AttackContext(Inverting(), None))
@@ -211,12 +213,6 @@ def test_pixel_range_in_0_1_accepts_fractional_eps():
 def test_adaptive_ensemble_judges_the_defended_prediction():
     objective = LogitObjective(1, 10, 10, seed=0)
     images = images_like(1, 10, 10, 0)
-
-    class Inverting:  # a purifier with a large effect: 255 − x
-        objective = None
-
-        def purify(self, x, feature_fn, generator):
-            return 255 - x
 
     attack = CandidateRecorder(eps=8, steps=4, select='acc', through_defense=True)
     adv = attack.perturb(images, objective, seeded(0), context=AttackContext(Inverting(), None))

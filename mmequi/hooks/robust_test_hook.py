@@ -167,10 +167,7 @@ class RobustTestHook(Hook):
 
     def image_record(self, sample):
         """One line of ``per_image.jsonl``: the image, its figures, its equivariance score per stage, its cost."""
-        path = sample.metainfo.get('img_path')
-        if path and self.model.data_root:
-            path = osp.relpath(osp.abspath(path), osp.abspath(self.model.data_root))
-        return dict(img_path=path, img_id=sample.metainfo.get('img_id'),
+        return dict(img_path=self.model.relative_path(sample), img_id=sample.metainfo.get('img_id'),
                     metrics=per_image_metrics(sample, sample, getattr(getattr(self.model.module, 'decode_head', None),
                                                                       'ignore_index', 255)),
                     equivariance=sample.get('equivariance_scores', {}), seconds=sample.get('robust_seconds', {}),

@@ -163,10 +163,17 @@ class RobustModel(BaseModel):
     def image_seed(self, sample, index):
         """Stable per-image seed: the config's seed and the image path relative to ``data_root`` (its id, else its
         index in the batch, if it has no path)."""
-        key = sample.metainfo.get('img_path', sample.metainfo.get('img_id', index))
-        if self.data_root and 'img_path' in sample.metainfo:
-            key = osp.relpath(osp.abspath(key), osp.abspath(self.data_root))
+        key = self.relative_path(sample)
+        if key is None:
+            key = sample.metainfo.get('img_id', index)
         return (self.seed * 1_000_003 + zlib.crc32(str(key).encode())) % (2 ** 63)
+
+    def relative_path(self, sample):
+        """The image's path relative to ``data_root`` (as the dataset gives it without one; None without a path)."""
+        path = sample.metainfo.get('img_path')
+        if path is not None and self.data_root:
+            path = osp.relpath(osp.abspath(path), osp.abspath(self.data_root))
+        return path
 
     def generator(self, seed, purpose):
         return torch.Generator().manual_seed(seed + purpose)
