@@ -5,8 +5,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from torch import nn
 
-from mmequi.equivariance import (EquiTransform, HFlip, Identity, Resize, Rotate, compute_equivariance_score,
-                                 equivariance_score, reference_transforms, view_features)
+from mmequi.equivariance import (EquivarianceScorer, EquiTransform, HFlip, Identity, Resize, Rotate,
+                                 compute_equivariance_score, equivariance_score, reference_transforms, view_features)
 
 
 
@@ -53,6 +53,29 @@ def test_random_conv_net_scores_below_the_maximum():
         score = compute_equivariance_score(conv_net(), images, reference_transforms(4),
                                            torch.Generator().manual_seed(0))
     assert (score > 0).all() and (score < 10 - 0.5).all()  # 5 views, 10 pairs
+
+
+def test_mean_reduction_is_the_mean_cosine_over_pairs_and_levels():
+    f = torch.randn(3, 4, 5, 6)
+    g = torch.randn(3, 4, 5, 6)
+    two_levels = [[f, f[:, :2, :2]], [g, g[:, :2, :2]], [f, -f[:, :2, :2]]]  # 3 pairs × 2 levels
+    summed = equivariance_score(two_levels)
+    assert torch.allclose(equivariance_score(two_levels, reduction='mean'), summed / 6)
+    assert torch.allclose(equivariance_score([f] * 9, reduction='mean'), torch.ones(3))  # K = 8: 1, not 36
+    assert torch.allclose(equivariance_score([f, -f], reduction='mean'), -torch.ones(3))
+    with pytest.raises(ValueError, match="reduction must be 'sum' or 'mean'"):
+        equivariance_score([f, f], reduction='avg')
+
+
+def test_reported_score_is_comparable_across_k():
+    """EquivarianceScorer: in [−1, 1], 1 for features that are exactly equivariant under the views, whatever K."""
+    images = torch.rand(2, 3, 16, 16) * 255
+    for k in (1, 2, 4):
+        scores = EquivarianceScorer(EXACT_VIEWS[:k])(images, PointwiseNet(), torch.Generator().manual_seed(0))
+        assert torch.allclose(scores, torch.ones(2), atol=1e-5), k
+    scores = EquivarianceScorer(num_views=8)(images, conv_net(), torch.Generator().manual_seed(0))
+    summed = compute_equivariance_score(conv_net(), images, reference_transforms(8), torch.Generator().manual_seed(0))
+    assert torch.allclose(scores, summed / 36, atol=1e-6) and (scores.abs() <= 1).all()
 
 
 def test_score_sums_cosines_over_all_pairs_and_levels():

@@ -140,3 +140,27 @@ def test_demo_report_links_the_robustness_report(tmp_path, repo_root, monkeypatc
     text = (tmp_path / 'demo' / 'report.md').read_text()
     (target, ) = [line.split('](')[1].split(')')[0] for line in text.splitlines() if demo.ROBUSTNESS_REPORT in line]
     assert osp.isfile(osp.join(tmp_path, 'demo', target))
+
+
+def test_rescale_scores_divides_old_sums_by_the_pairs_once(tmp_path):
+    """tools/misc/rescale_scores.py: an old cell's scores (sums over the K(K+1)/2 view pairs) become mean cosines,
+    per-image records too; a second run (or a newer cell) is left alone."""
+    from tools.misc.rescale_scores import rescale
+    cells = {'a': dict(defense='equivariance', defense_opts={'num_views': 2}, settings={}),  # 3 pairs
+             'b': dict(defense='none', defense_opts={}, settings={}),  # the 8 reference views: 36 pairs
+             'c': dict(defense='equivariance_fast', defense_opts={}, settings={'score_scale': 'mean'})}  # new
+    for name, record in cells.items():
+        (tmp_path / 'cells' / name).mkdir(parents=True)
+        (tmp_path / 'cells' / name / 'per_image.jsonl').write_text(
+            json.dumps({'equivariance': {'clean': 36.0, 'attacked': 18.0}}) + '\n')
+        record.update(metrics={'equivariance/clean': 36.0, 'equivariance/auc_clean_vs_attacked': 0.9, 'mIoU': 50.0},
+                      per_image=f'cells/{name}/per_image.jsonl')
+        (tmp_path / 'cells' / name / 'cell.json').write_text(json.dumps(record))
+    assert rescale(str(tmp_path)) == 2 and rescale(str(tmp_path)) == 0
+    expected = {'a': 12.0, 'b': 1.0, 'c': 36.0}
+    for name, value in expected.items():
+        record = json.loads((tmp_path / 'cells' / name / 'cell.json').read_text())
+        assert record['metrics'] == {'equivariance/clean': value, 'equivariance/auc_clean_vs_attacked': 0.9,
+                                     'mIoU': 50.0}
+        line = json.loads((tmp_path / 'cells' / name / 'per_image.jsonl').read_text())
+        assert line['equivariance'] == {'clean': value, 'attacked': value / 2}

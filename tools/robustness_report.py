@@ -242,8 +242,10 @@ def plot(args, rows, key):
         ax.set_ylim(0, top * 1.08)
         ax.set_xlabel(labels[x])
         ax.set_ylabel(f'{key} (%)' if key == 'mIoU' else key)
-        ax.set_title(f'{key} against {labels[x].split(" (")[0]}'
-                     f'{f" ({args.num_images} images)" if args.num_images else ""}', fontsize=9, wrap=True)
+        images = points[0].get('images') or args.num_images
+        # A figure title spans the legend too: an axes title this long would be clipped at the figure's edge.
+        fig.suptitle(f'{key} against {labels[x].split(" (")[0]}{f" ({images} images)" if images else ""}',
+                     fontsize=10)
         ax.legend(loc='upper left', bbox_to_anchor=(1.02, 1), fontsize=8)
         ax.grid(alpha=0.3)
         fig.tight_layout()

@@ -1,7 +1,9 @@
 """The equivariance score of docs/method.md, Eq. 2: how well the views ``f_i = g_i⁻¹(F(g_i(x)))`` agree.
 
-Higher is more equivariant; its maximum is (number of view pairs) × (number of feature levels). The purifier
-minimises its negative (Algorithm 1).
+Higher is more equivariant. ``reduction='sum'`` (Eq. 2, the defenses' objective) lies in [−P·L, P·L] for P view pairs
+and L feature levels; ``reduction='mean'`` (the mean cosine, what reports give) in [−1, 1] whatever K and L, so
+scores compare across settings and models. The purifier minimises the negative sum (Algorithm 1); its normalised
+steps make the scale irrelevant there.
 """
 import torch
 import torch.nn.functional as F
@@ -25,13 +27,16 @@ def _pair_cosine(a, b, mask):
     return (a * b).sum(1)
 
 
-def equivariance_score(views, masks=None):
-    """Sum over all view pairs (i < j) and feature levels of the cosine similarity of the masked views -> Tensor[B].
+def equivariance_score(views, masks=None, reduction='sum'):
+    """Sum (or, ``reduction='mean'``, mean) over all view pairs (i < j) and feature levels of the cosine similarity of
+    the masked views -> Tensor[B].
 
     ``views``: list over views of B×C×h×w maps aligned to the identity view (or of lists over levels, each level at
     its own size). ``masks``: the same structure with B×1×h×w {0,1} validity masks, or None (all valid); a pair is
     compared where both its views are valid.
     """
+    if reduction not in ('sum', 'mean'):
+        raise ValueError(f"equivariance_score: reduction must be 'sum' or 'mean', got {reduction!r}")
     if not isinstance(views, (list, tuple)) or len(views) < 2:
         raise ValueError(f'equivariance_score needs a list of at least 2 views, got {type(views).__name__} '
                          f'of length {len(views) if isinstance(views, (list, tuple)) else "-"}')
@@ -58,6 +63,8 @@ def equivariance_score(views, masks=None):
         for j in range(i + 1, len(views)):
             for a, b, ma, mb in zip(views[i], views[j], masks[i], masks[j]):
                 score = score + _pair_cosine(a, b, ma * mb)
+    if reduction == 'mean':
+        score = score / (len(views) * (len(views) - 1) // 2 * len(reference))
     return score
 
 
@@ -168,11 +175,11 @@ def all_views(feature_fn, images, transforms, params, pooled=False, max_view_are
 
 
 def compute_equivariance_score(feature_fn, images, transforms, generator=None, pooled=False, max_view_area=None,
-                               batch_views=False):
+                               batch_views=False, reduction='sum'):
     """Equivariance score (Eq. 2) of ``images`` under the identity view plus ``transforms`` -> Tensor[B].
-    ``pooled=True`` gives the invariance baseline's score instead."""
+    ``pooled=True`` gives the invariance baseline's score instead; ``reduction`` as :func:`equivariance_score`."""
     return equivariance_score(*view_features(feature_fn, images, transforms, generator, pooled, max_view_area,
-                                             batch_views))
+                                             batch_views), reduction=reduction)
 
 
 def equivariance_score_and_gradient(feature_fn, images, transforms, generator=None, pooled=False,

@@ -93,8 +93,9 @@ class InvarianceObjective(EquivarianceObjective):
 
 
 class EquivarianceScorer:
-    """The equivariance score of images for reports and :class:`~mmequi.evaluation.EquivarianceMetric`: no graph,
-    same views for every stage when called with equally seeded generators.
+    """The equivariance score of images for reports and :class:`~mmequi.evaluation.EquivarianceMetric`: the mean
+    cosine over view pairs and feature levels, in [−1, 1] (1: the views agree exactly), comparable across K and
+    models; no graph, same views for every stage when called with equally seeded generators.
 
     Example::
 
@@ -108,5 +109,9 @@ class EquivarianceScorer:
     def __call__(self, images: torch.Tensor, feature_fn: Callable,
                  generator: Optional[torch.Generator] = None) -> torch.Tensor:
         check_generator(generator)
+        if not callable(feature_fn):
+            raise ValueError(f'feature_fn must be callable, got {type(feature_fn).__name__}')
         with torch.no_grad():
-            return self.objective(check_images(images).detach(), feature_fn, generator)
+            images = check_images(images).detach()
+            return compute_equivariance_score(feature_fn, images, self.objective.views(generator), generator,
+                                              batch_views=self.objective.batched(images), reduction='mean')

@@ -199,7 +199,8 @@ class RobustTestHook(Hook):
             return
         # the config dicts that were used (a program can rebuild them) and what they built
         settings = dict(self.settings, attack_built=repr(self.model.attack), defense_built=repr(self.model.defense),
-                        feature=self.model.feature, defense_feature=self.model.defense_feature)
+                        feature=self.model.feature, defense_feature=self.model.defense_feature,
+                        score_scale='mean')  # the score is the mean cosine in [-1, 1] (docs/method.md), not the sum
         with open(osp.join(runner.log_dir, 'per_image.jsonl'), 'w') as f:
             f.writelines(json.dumps(record, default=str) + '\n' for record in self.images)
         seconds = {key: float(np.mean([s[key] for s in self.seconds if key in s]))
