@@ -32,18 +32,32 @@ demo: data
 REPORT := $(PYTHON) tools/robustness_report.py configs/demo/fcn_r18-d8_synthetic-cityscapes.py \
 	checkpoints/fcn_r18-d8_synthetic-cityscapes.pth
 ROTATION := configs/demo/defenses/rotation_fcn_r18-d8_synthetic-cityscapes.py
-REPORT_PARTS := cityscapes-headline-20 cityscapes-full cityscapes-adaptive-10 cityscapes-through-defense-1
-# The headline: every defense against PGD, the SEA-style ensemble and the adaptive attacks on the same 20 images, with
-# the sanity sweeps (ε = 32/255 and 2× steps of the strongest adaptive attack). About 45 min here.
+REPORT_PARTS := cityscapes-headline-20 coco-headline-20 cityscapes-full cityscapes-adaptive-10 \
+	cityscapes-through-defense-1
+# A part's report, cells, plots and per-image records (JSON lines) into docs/robustness/<part>/.
+publish = mkdir -p docs/robustness/$(1) && cp work_dirs/report/$(1)/report.md work_dirs/report/$(1)/cells.* \
+	docs/robustness/$(1)/ && (cp work_dirs/report/$(1)/*.png docs/robustness/$(1)/ 2>/dev/null || true) && \
+	(cd work_dirs/report/$(1) && find cells -name per_image.jsonl -exec cp --parents {} ../../../docs/robustness/$(1)/ \;)
+# The headline: every defense (the fast preset, the invariance and rotation baselines at its budget, random noise)
+# against PGD, the SEA-style ensemble and the adaptive attacks on the same 20 images, with the sanity sweeps
+# (ε = 32/255 and 2× steps of the strongest adaptive attack); the COCO-format detector against PGD, APGD and the
+# adaptive attacks on 20 images. About 1.5 h here, resumable.
 HEADLINE_ATTACKS := none pgd_linf_eps4_50steps sea_linf_eps4_100steps equivariance_aware_pgd_linf_eps4_50steps \
 	bpda_apgd_eot1_linf_eps4_50steps sea_bpda_eot1_linf_eps4_25steps
+HEADLINE_DEFENSES := none equivariance_fast invariance_fast \
+	configs/demo/defenses/rotation_fast_fcn_r18-d8_synthetic-cityscapes.py random_noise
+COCO_ATTACKS := none pgd_linf_eps4_50steps apgd_linf_eps4_50steps equivariance_aware_pgd_linf_eps4_50steps \
+	bpda_apgd_eot1_linf_eps4_50steps
 headline: data
 	$(REPORT) --work-dir work_dirs/report/cityscapes-headline-20 --num-images 20 --attacks $(HEADLINE_ATTACKS) \
-		--defenses none equivariance_fast random_noise --skip equivariance_aware_pgd_linf_eps4_50steps:random_noise \
+		--defenses $(HEADLINE_DEFENSES) --skip equivariance_aware_pgd_linf_eps4_50steps:random_noise \
 		--sweep-attack bpda_apgd_eot1_linf_eps4_50steps --sweep-defense equivariance_fast --eps 32 --attack-steps 100
-	mkdir -p docs/robustness/cityscapes-headline-20 && cp work_dirs/report/cityscapes-headline-20/report.md \
-		work_dirs/report/cityscapes-headline-20/cells.* work_dirs/report/cityscapes-headline-20/*.png \
-		docs/robustness/cityscapes-headline-20/
+	$(PYTHON) tools/robustness_report.py $(DEMO_COCO) --work-dir work_dirs/report/coco-headline-20 --num-images 20 \
+		--attacks $(COCO_ATTACKS) --defenses none equivariance_fast random_noise \
+		--skip equivariance_aware_pgd_linf_eps4_50steps:random_noise \
+		--sweep-attack bpda_apgd_eot1_linf_eps4_50steps --sweep-defense equivariance_fast --eps 32
+	$(call publish,cityscapes-headline-20)
+	$(call publish,coco-headline-20)
 
 report: data headline
 	$(REPORT) --work-dir work_dirs/report/cityscapes-full --attacks none pgd_linf_eps4_50steps \
@@ -52,9 +66,9 @@ report: data headline
 		pgd_linf_eps4_50steps equivariance_aware_pgd_linf_eps4_50steps --defenses none equivariance --lams 0.1 1 10
 	$(REPORT) --work-dir work_dirs/report/cityscapes-through-defense-1 --num-images 1 --attacks none \
 		pgd_linf_eps4_50steps bpda_eot4_linf_eps4_50steps full_gradient_linf_eps4_50steps --defenses none equivariance
-	for part in $(REPORT_PARTS); do mkdir -p docs/robustness/$$part && \
-		cp work_dirs/report/$$part/report.md work_dirs/report/$$part/cells.* work_dirs/report/$$part/*.png \
-		docs/robustness/$$part/ 2>/dev/null || true; done
+	$(call publish,cityscapes-full)
+	$(call publish,cityscapes-adaptive-10)
+	$(call publish,cityscapes-through-defense-1)
 
 # Defense cost vs robustness (docs/benchmark/README.md): the reference defaults and the fast preset side by side on
 # the three demo models' val splits, BPDA through both on 10 images, memory of one purifier step. About 1.5 h here.

@@ -91,3 +91,6 @@ def test_a_run_prints_no_library_warning(tmp_path, cityscapes):
                              f'test_dataloader.dataset.data_root={cityscapes}'],
                             capture_output=True, text=True, check=True)
     assert 'Warning' not in result.stderr and 'warnings.warn' not in result.stderr, result.stderr
+    # mmengine's log warnings too: only those about the run itself (mmequi's own, e.g. too few images for an AUC)
+    logged = [line for line in (result.stdout + result.stderr).splitlines() if ' - WARNING - ' in line]
+    assert all('equivariance/' in line for line in logged), logged

@@ -24,6 +24,7 @@ from mmengine.runner import Runner
 import mmequi  # noqa: F401  (registers mmequi, allow-lists checkpoint types)
 from mmequi.apis.config import DictAction, load_config, parse_runner_args, set_robust_test, task_scope
 from mmequi.evaluation import evaluate_dataset_images_only
+from mmequi.utils.quiet import quiet_logger
 
 
 def parse_args(argv=None):
@@ -133,6 +134,7 @@ def main(argv=None):
         enable_visualization(cfg, None if robust is not None else show_dir, args.show, args.wait_time)
     own_group = args.launcher == 'pytorch' and not torch.cuda.is_available() and cpu_distributed(cfg)
     runner = Runner.from_cfg(cfg) if 'runner_type' not in cfg else RUNNERS.build(cfg)
+    quiet_logger(runner.logger)  # before the evaluator is built (mmequi/utils/quiet.py)
     if task_scope(cfg) == 'mmdet':  # a subset run (dataset indices) scores its own images only
         evaluate_dataset_images_only(runner.test_loop.evaluator.metrics, runner.test_loop.dataloader.dataset)
     if args.out:
