@@ -243,3 +243,27 @@ def test_robustness_json_is_written_by_rank_0_only(segmentor, tmp_path, monkeypa
     monkeypatch.setattr(robust_test_hook, 'is_main_process', lambda: True)
     hook.after_test_epoch(runner, {'mIoU': 1.0})
     assert json.loads((tmp_path / 'robustness.json').read_text())['images'] == 1
+
+
+def test_per_image_figures_match_mmseg_iou_metric():
+    """The per-image record's class areas and IoUs are mmseg's IoUMetric's on that image (ignored pixels dropped)."""
+    from mmengine.structures import PixelData
+    from mmseg.evaluation import IoUMetric
+    from mmseg.structures import SegDataSample
+
+    from mmequi.hooks.robust_test_hook import per_image_metrics
+    generator = torch.Generator().manual_seed(0)
+    label = torch.randint(0, 6, (1, 40, 50), generator=generator)
+    label[:, :5] = 255
+    predicted = torch.where(torch.rand(1, 40, 50, generator=generator) < 0.6, label,
+                            torch.randint(0, 7, (1, 40, 50), generator=generator))
+    predicted[predicted == 255] = 6
+    prediction, sample = SegDataSample(), SegDataSample()
+    prediction.pred_sem_seg, sample.gt_sem_seg = PixelData(data=predicted), PixelData(data=label)
+    figures = per_image_metrics(prediction, sample)
+    area = IoUMetric.intersect_and_union(predicted[0], label[0], 7, 255)
+    intersection, union = area[0], area[1]
+    assert figures['class_areas'] == {c: [int(intersection[c]), int(union[c])] for c in range(7) if union[c] > 0}
+    assert figures['class_iou'] == pytest.approx({c: 100 * float(intersection[c] / union[c])
+                                                  for c in range(7) if union[c] > 0})
+    assert figures['aAcc'] == pytest.approx(100 * float(intersection.sum() / (label != 255).sum()))

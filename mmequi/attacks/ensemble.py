@@ -5,6 +5,7 @@ from typing import Optional, Sequence
 import torch
 
 from mmequi.registry import ATTACKS
+from mmequi.utils.seg_areas import intersection_and_union
 
 from .apgd import APGD, BPDAAPGD
 from .base import Attack
@@ -76,11 +77,8 @@ class SegEnsemble(Attack):
             if self.through_defense:
                 adv = context.defense.purify(adv, context.feature_fn, generator)
             logits, labels, valid = objective.logits_and_labels(adv)
-            classes = logits.shape[1]
-            predicted, labels = logits.argmax(1)[valid], labels.long()[valid]
-            intersection = torch.bincount(labels[predicted == labels], minlength=classes).double()
-            union = (torch.bincount(predicted, minlength=classes) + torch.bincount(labels, minlength=classes)
-                     ).double() - intersection
+            predicted, labels = logits.argmax(1)[valid], labels[valid]
+            intersection, union = intersection_and_union(predicted, labels, logits.shape[1])
             return intersection.cpu(), union.cpu(), labels.numel()
 
     def worst(self, candidates, objective, context, generator):

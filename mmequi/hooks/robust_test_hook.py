@@ -22,6 +22,7 @@ from mmengine.registry import HOOKS
 
 from mmequi.evaluation import EquivarianceMetric, evaluate_dataset_images_only
 from mmequi.models import RobustModel, robust_model_for
+from mmequi.utils.seg_areas import intersection_and_union
 
 
 def peak_memory(model):
@@ -50,15 +51,18 @@ def titled(rgb, title):
 
 def per_image_metrics(prediction, sample, ignore_index=255):
     """The image's own figures. Segmentation: pixel accuracy, mIoU over the classes in the label or the prediction,
-    and each of those classes' IoU (%). Detection: detections with score ≥ 0.3 and ground-truth boxes."""
+    each of those classes' IoU (%) and its pixel areas [intersection, union] (what a dataset mIoU over several images,
+    or a worst case per image, is computed from). Detection: detections with score ≥ 0.3 and ground-truth boxes."""
     if 'pred_sem_seg' in prediction and 'gt_sem_seg' in sample:
         predicted, label = prediction.pred_sem_seg.data[0].cpu(), sample.gt_sem_seg.data[0].cpu()
         valid = label != ignore_index
         predicted, label = predicted[valid], label[valid]
-        iou = {int(c): 100 * float(((predicted == c) & (label == c)).sum() / ((predicted == c) | (label == c)).sum())
-               for c in torch.unique(torch.cat([predicted, label]))}
+        intersection, union = intersection_and_union(predicted, label)
+        present = [int(c) for c in torch.nonzero(union).flatten()]
+        iou = {c: 100 * float(intersection[c] / union[c]) for c in present}
         return dict(aAcc=100 * float((predicted == label).float().mean()) if label.numel() else 0.0,
-                    mIoU=float(np.mean(list(iou.values()))) if iou else 0.0, class_iou=iou)
+                    mIoU=float(np.mean(list(iou.values()))) if iou else 0.0, class_iou=iou,
+                    class_areas={c: [int(intersection[c]), int(union[c])] for c in present})
     if 'pred_instances' in prediction:
         return dict(detections=int((prediction.pred_instances.scores >= 0.3).sum()),
                     gt_boxes=len(sample.gt_instances) if 'gt_instances' in sample else None)
