@@ -32,10 +32,8 @@ demo: data
 REPORT := $(PYTHON) tools/robustness_report.py configs/demo/fcn_r18-d8_synthetic-cityscapes.py \
 	checkpoints/fcn_r18-d8_synthetic-cityscapes.pth
 ROTATION := configs/demo/defenses/rotation_fcn_r18-d8_synthetic-cityscapes.py
-REPORT_PARTS := cityscapes-headline-20 coco-headline-20 cityscapes-full cityscapes-adaptive-10 \
-	cityscapes-through-defense-1
 # A part's report, cells, plots and per-image records (JSON lines) into docs/robustness/<part>/.
-publish = mkdir -p docs/robustness/$(1) && cp work_dirs/report/$(1)/report.md work_dirs/report/$(1)/cells.* \
+publish = rm -rf docs/robustness/$(1)/cells && mkdir -p docs/robustness/$(1) && cp work_dirs/report/$(1)/report.md work_dirs/report/$(1)/cells.* \
 	docs/robustness/$(1)/ && (cp work_dirs/report/$(1)/*.png docs/robustness/$(1)/ 2>/dev/null || true) && \
 	(cd work_dirs/report/$(1) && find cells -name per_image.jsonl -exec cp --parents {} ../../../docs/robustness/$(1)/ \;)
 # The headline: every defense (the fast preset, the invariance and rotation baselines at its budget, random noise)

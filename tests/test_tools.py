@@ -148,7 +148,10 @@ def test_rescale_scores_divides_old_sums_by_the_pairs_once(tmp_path):
     from tools.misc.rescale_scores import rescale
     cells = {'a': dict(defense='equivariance', defense_opts={'num_views': 2}, settings={}),  # 3 pairs
              'b': dict(defense='none', defense_opts={}, settings={}),  # the 8 reference views: 36 pairs
-             'c': dict(defense='equivariance_fast', defense_opts={}, settings={'score_scale': 'mean'})}  # new
+             'c': dict(defense='equivariance_fast', defense_opts={}, settings={'score_scale': 'mean'}),  # new
+             'd': dict(defense='equivariance_fast', defense_opts={}, settings={}),  # its config's K = 1: 1 pair
+             'e': dict(defense='equivariance', defense_opts={'transforms': [dict(type='HFlip')] * 3},
+                       settings={'feature': 'neck.0'})}  # 3 views given: 6 pairs
     for name, record in cells.items():
         (tmp_path / 'cells' / name).mkdir(parents=True)
         (tmp_path / 'cells' / name / 'per_image.jsonl').write_text(
@@ -156,11 +159,16 @@ def test_rescale_scores_divides_old_sums_by_the_pairs_once(tmp_path):
         record.update(metrics={'equivariance/clean': 36.0, 'equivariance/auc_clean_vs_attacked': 0.9, 'mIoU': 50.0},
                       per_image=f'cells/{name}/per_image.jsonl')
         (tmp_path / 'cells' / name / 'cell.json').write_text(json.dumps(record))
-    assert rescale(str(tmp_path)) == 2 and rescale(str(tmp_path)) == 0
-    expected = {'a': 12.0, 'b': 1.0, 'c': 36.0}
+    assert rescale(str(tmp_path)) == 4 and rescale(str(tmp_path)) == 0
+    expected = {'a': 12.0, 'b': 1.0, 'c': 36.0, 'd': 36.0, 'e': 6.0}
     for name, value in expected.items():
         record = json.loads((tmp_path / 'cells' / name / 'cell.json').read_text())
         assert record['metrics'] == {'equivariance/clean': value, 'equivariance/auc_clean_vs_attacked': 0.9,
                                      'mIoU': 50.0}
         line = json.loads((tmp_path / 'cells' / name / 'per_image.jsonl').read_text())
         assert line['equivariance'] == {'clean': value, 'attacked': value / 2}
+    (tmp_path / 'cells' / 'f').mkdir()
+    (tmp_path / 'cells' / 'f' / 'cell.json').write_text(json.dumps(dict(
+        defense='none', defense_opts={}, settings={'feature': 'neck'}, metrics={'equivariance/clean': 90.0})))
+    with pytest.raises(ValueError, match="several levels"):
+        rescale(str(tmp_path))

@@ -25,6 +25,7 @@ import mmequi  # noqa: F401,E402  (fills the registries)
 from mmequi.apis.config import load_component  # noqa: E402
 from mmequi.registry import ATTACKS, build  # noqa: E402
 from tools.demo import run_test  # noqa: E402
+from tools.misc.rescale_scores import rescale  # noqa: E402
 
 TASK_KEYS = ('mIoU', 'coco/bbox_mAP', 'pascal_voc/mAP')
 
@@ -317,6 +318,7 @@ def main(argv=None):
     args.work_dir = args.work_dir or osp.join('work_dirs', 'robustness',
                                               osp.splitext(osp.basename(args.config))[0])
     os.makedirs(osp.join(args.work_dir, 'cells'), exist_ok=True)
+    rescale(args.work_dir)  # cells made before the score was normalised: never mix the two scales in one report
     records = run_cells(args, grid(args))
     lines = write_outputs(args, records)
     print('\n' + '\n'.join(lines) + f'\n\nreport: {osp.join(args.work_dir, "report.md")}')

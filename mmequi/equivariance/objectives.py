@@ -94,8 +94,9 @@ class InvarianceObjective(EquivarianceObjective):
 
 class EquivarianceScorer:
     """The equivariance score of images for reports and :class:`~mmequi.evaluation.EquivarianceMetric`: the mean
-    cosine over view pairs and feature levels, in [−1, 1] (1: the views agree exactly), comparable across K and
-    models; no graph, same views for every stage when called with equally seeded generators.
+    cosine over view pairs and feature levels, in [−1, 1] (1: the views agree exactly) whatever K and the number of
+    levels (the value still depends on the views); no graph, same views for every stage when called with equally
+    seeded generators.
 
     Example::
 

@@ -1,4 +1,5 @@
-"""Mean equivariance score (docs/method.md, Eq. 2) of the clean, attacked and purified inputs of a robust test run,
+"""Mean equivariance score (the normalised S̄ of docs/method.md, in [−1, 1]) of the clean, attacked and purified inputs
+of a robust test run,
 and how well the score alone tells clean from attacked images (ROC-AUC)."""
 import logging
 
