@@ -26,7 +26,7 @@ def pairs(record):
     """P·L of the run that made ``record``: the old score's range."""
     feature = record.get('settings', {}).get('feature')
     if feature in MULTI_LEVEL_FEATURES:
-        raise ValueError(f"rescale_scores: cell {record['attack']} / {record['defense']} scored the feature "
+        raise ValueError(f"rescale_scores: cell {record.get('attack')} / {record['defense']} scored the feature "
                          f"{feature!r}, several levels whose number this script cannot know; convert it by hand")
     defense = dict(load_component('defense', record['defense']) or {}, **record.get('defense_opts', {}))
     views = 8
