@@ -172,3 +172,21 @@ def test_rescale_scores_divides_old_sums_by_the_pairs_once(tmp_path):
         defense='none', defense_opts={}, settings={'feature': 'neck'}, metrics={'equivariance/clean': 90.0})))
     with pytest.raises(ValueError, match="several levels"):
         rescale(str(tmp_path))
+
+
+def test_report_worst_case_per_image_follows_sea_rule(tmp_path):
+    """Per image the worst attack: two attacks that each keep mIoU 50 on two images, but fail on different images,
+    give 0 together (SEA's running-mIoU rule); aAcc: the mean of each image's lowest accuracy."""
+    from argparse import Namespace
+
+    from tools.robustness_report import per_image_worst
+    per_image = {'x': {'a.png': (10.0, {0: [0, 10]}), 'b.png': (80.0, {1: [10, 10]})},
+                 'y': {'a.png': (90.0, {0: [10, 10]}), 'b.png': (20.0, {1: [0, 10]})}}
+    records = []
+    for attack, images in per_image.items():
+        path = tmp_path / f'{attack}.jsonl'
+        path.write_text(''.join(json.dumps(dict(img_path=image, metrics=dict(aAcc=acc, class_areas=areas))) + '\n'
+                                for image, (acc, areas) in images.items()))
+        records.append(dict(sweep='grid', attack=attack, defense='d', per_image=path.name))
+    lines = per_image_worst(Namespace(work_dir=str(tmp_path)), records)
+    assert lines[2].split(' | ')[1:] == ['2', '2', '45.00 (x)', '**15.00**', '50.00 (x)', '**0.00** |']

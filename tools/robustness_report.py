@@ -165,15 +165,19 @@ def write_outputs(args, records):
         names = sorted({r[kind] for r in records if r[kind] != 'none'})
         components.append('\n'.join(f'- `{short(n)}`: `{load_component(kind, n)}`' for n in names) or '- none')
     table = headline(records, key)
+    worst = per_image_worst(args, records)
     with open(osp.join(args.work_dir, 'report.md'), 'w') as f:
         f.write(f'# Robustness report\n\nConfig `{args.config}`, checkpoint `{args.checkpoint}`'
                 f'{f", first {args.num_images} images" if args.num_images else ""}. Each cell is one '
                 '`tools/test.py` run (`cells.json` holds its command). Adaptive attacks attack the defended model; '
                 'sweeps change one setting (option overrides in `cells.json`) and keep the others as listed.\n\n'
                 + (f'## Headline ({key})\n\n' + '\n'.join(table) + '\n\n' if table else '')
+                + ('## Worst case per image\n\nEvery attack against a defense (non-adaptive images sent through '
+                   'it, adaptive attacks), per image the worst prediction, against the worst single attack on the '
+                   'same images.\n\n' + '\n'.join(worst) + '\n\n' if worst else '')
                 + '## Attacks\n\n' + components[0] + '\n\n## Defenses\n\n' + components[1] + '\n\n## Cells\n\n'
                 + '\n'.join(lines) + '\n\n' + ''.join(f'![{p}]({p})\n' for p in plots))
-    return table + [''] + lines if table else lines
+    return (table + [''] if table else []) + (worst + [''] if worst else []) + lines
 
 
 def headline(records, key):
@@ -207,6 +211,71 @@ def headline(records, key):
         row.append(f'{min(everything):.2f}' if everything else '-')
         lines.append('| ' + ' | '.join(row) + ' |')
     return lines
+
+
+def load_per_image(args, record):
+    """{img_path: per-image metrics} of a cell, or None when it has no per-image records."""
+    if not record.get('per_image') or not osp.isfile(osp.join(args.work_dir, record['per_image'])):
+        return None
+    with open(osp.join(args.work_dir, record['per_image'])) as f:
+        return {line['img_path']: line['metrics'] for line in map(json.loads, f)}
+
+
+def miou_of(intersection, union):
+    """mmseg's mIoU (%) from per-class areas: the mean IoU over the classes with a union."""
+    ious = [intersection[c] / union[c] for c in union if union[c] > 0]
+    return 100 * sum(ious) / len(ious) if ious else 0.0
+
+
+def add_areas(total, areas):
+    intersection, union = dict(total[0]), dict(total[1])
+    for c, (i, u) in areas.items():
+        intersection[c] = intersection.get(c, 0) + i
+        union[c] = union.get(c, 0) + u
+    return intersection, union
+
+
+def per_image_worst(args, records):
+    """Segmentation: for every defense, the worst case per image over all its attacks (each non-adaptive attack's
+    images through the defense, each adaptive attack), beside the worst single attack, on the same images.
+    aAcc: the mean over images of each image's lowest pixel accuracy (the image-wise worst prediction). mIoU, when
+    every cell keeps per-class areas: SEA's rule, image by image the attack whose prediction lowers the running mIoU
+    most. Empty for detectors or without per-image records."""
+    grid_cells = [r for r in records if r['sweep'] == 'grid' and r['defense'] != 'none' and r['attack'] != 'none']
+    lines = []
+    for d in dict.fromkeys(r['defense'] for r in grid_cells):
+        cells = {r['attack']: load_per_image(args, r) for r in grid_cells if r['defense'] == d}
+        cells = {a: c for a, c in cells.items() if c}
+        if len(cells) < 2 or any('aAcc' not in next(iter(c.values())) for c in cells.values()):
+            continue
+        images = sorted(set.intersection(*(set(c) for c in cells.values())))
+        mean_acc = {a: sum(c[i]['aAcc'] for i in images) / len(images) for a, c in cells.items()}
+        worst_single = min(mean_acc, key=mean_acc.get)
+        worst_acc = sum(min(c[i]['aAcc'] for c in cells.values()) for i in images) / len(images)
+        row = [short(d), str(len(images)), str(len(cells)), f'{mean_acc[worst_single]:.2f} ({short(worst_single)})',
+               f'**{worst_acc:.2f}**']
+        if all('class_areas' in c[i] for c in cells.values() for i in images):
+            total, chosen = ({}, {}), {}
+            single = {}
+            for a, c in cells.items():
+                t = ({}, {})
+                for i in images:
+                    t = add_areas(t, c[i]['class_areas'])
+                single[a] = miou_of(*t)
+            for i in images:
+                options = {a: add_areas(total, c[i]['class_areas']) for a, c in cells.items()}
+                pick = min(options, key=lambda a: miou_of(*options[a]))
+                total, chosen[pick] = options[pick], chosen.get(pick, 0) + 1
+            worst = min(single, key=single.get)
+            row += [f'{single[worst]:.2f} ({short(worst)})', f'**{miou_of(*total):.2f}**']
+        else:
+            row += ['-', '- (cells without per-class areas)']
+        lines.append('| ' + ' | '.join(row) + ' |')
+    if not lines:
+        return []
+    header = ['defense', 'images', 'attacks', 'aAcc, worst single attack (mean per image)',
+              'aAcc, worst per image', 'mIoU, worst single attack', 'mIoU, worst per image (SEA rule)']
+    return ['| ' + ' | '.join(header) + ' |', '|' + '---|' * len(header)] + lines
 
 
 def plot(args, rows, key):
