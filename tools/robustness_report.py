@@ -255,8 +255,7 @@ def per_image_worst(args, records):
         row = [short(d), str(len(images)), str(len(cells)), f'{mean_acc[worst_single]:.2f} ({short(worst_single)})',
                f'**{worst_acc:.2f}**']
         if all('class_areas' in c[i] for c in cells.values() for i in images):
-            total, chosen = ({}, {}), {}
-            single = {}
+            total, single = ({}, {}), {}
             for a, c in cells.items():
                 t = ({}, {})
                 for i in images:
@@ -265,7 +264,7 @@ def per_image_worst(args, records):
             for i in images:
                 options = {a: add_areas(total, c[i]['class_areas']) for a, c in cells.items()}
                 pick = min(options, key=lambda a: miou_of(*options[a]))
-                total, chosen[pick] = options[pick], chosen.get(pick, 0) + 1
+                total = options[pick]
             worst = min(single, key=single.get)
             row += [f'{single[worst]:.2f} ({short(worst)})', f'**{miou_of(*total):.2f}**']
         else:
