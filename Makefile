@@ -38,7 +38,7 @@ publish = rm -rf docs/robustness/$(1)/cells && mkdir -p docs/robustness/$(1) && 
 	(cd work_dirs/report/$(1) && find cells -name per_image.jsonl -exec cp --parents {} ../../../docs/robustness/$(1)/ \;)
 # The headline: every defense (the fast preset, the invariance and rotation baselines at its budget, random noise)
 # against PGD, the SEA-style ensemble and the adaptive attacks on the same 20 images, with the sanity sweeps
-# (ε = 32/255 and 2× steps of the strongest adaptive attack); the COCO-format detector against PGD, APGD and the
+# (ε = 32/255 and 2× steps of the strongest adaptive attack, on the fast preset and random noise); the COCO-format detector against PGD, APGD and the
 # adaptive attacks on 20 images. About 1.5 h here, resumable.
 HEADLINE_ATTACKS := none pgd_linf_eps4_50steps sea_linf_eps4_100steps equivariance_aware_pgd_linf_eps4_50steps \
 	bpda_apgd_eot1_linf_eps4_50steps sea_bpda_eot1_linf_eps4_25steps
@@ -49,7 +49,8 @@ COCO_ATTACKS := none pgd_linf_eps4_50steps apgd_linf_eps4_50steps equivariance_a
 headline: data
 	$(REPORT) --work-dir work_dirs/report/cityscapes-headline-20 --num-images 20 --attacks $(HEADLINE_ATTACKS) \
 		--defenses $(HEADLINE_DEFENSES) --skip equivariance_aware_pgd_linf_eps4_50steps:random_noise \
-		--sweep-attack bpda_apgd_eot1_linf_eps4_50steps --sweep-defense equivariance_fast --eps 32 --attack-steps 100
+		--sweep-attack bpda_apgd_eot1_linf_eps4_50steps --sweep-defense equivariance_fast \
+		--sweep-defenses equivariance_fast random_noise --eps 32 --attack-steps 100
 	$(PYTHON) tools/robustness_report.py $(DEMO_COCO) --work-dir work_dirs/report/coco-headline-20 --num-images 20 \
 		--attacks $(COCO_ATTACKS) --defenses none equivariance_fast random_noise \
 		--skip equivariance_aware_pgd_linf_eps4_50steps:random_noise \

@@ -116,7 +116,7 @@ def test_robustness_report_grid_has_no_adaptive_attack_without_a_defense():
                               defenses=['none', 'equivariance'], sweep_attack='pgd_linf_eps4_50steps',
                               sweep_defense='equivariance', eps=[], num_views=[], steps=[], lams=[],
                               adaptive_attack='equivariance_aware_pgd_linf_eps4_50steps', num_images=None, skip=[],
-                              attack_steps=[])
+                              attack_steps=[], sweep_defenses=[])
     pairs = [(c['attack'], c['defense']) for c in robustness_report.grid(args)]
     assert pairs == [('none', 'none'), ('none', 'equivariance'), ('pgd_linf_eps4_50steps', 'none'),
                      ('pgd_linf_eps4_50steps', 'equivariance'), ('bpda_eot4_linf_eps4_50steps', 'equivariance')]
@@ -129,6 +129,10 @@ def test_robustness_report_grid_has_no_adaptive_attack_without_a_defense():
     assert [(c['attack'], c['defense']) for c in robustness_report.grid(args)] == [
         ('sea_bpda_eot1_linf_eps4_25steps', 'equivariance'), ('sea_linf_eps4_100steps', 'none'),
         ('sea_linf_eps4_100steps', 'equivariance')]
+    args.defenses, args.attack_steps = ['none', 'equivariance', 'random_noise'], [9]
+    args.sweep_defenses = ['random_noise']
+    assert [(c['sweep'], c['defense']) for c in robustness_report.grid(args) if c['sweep'] != 'grid'] == [
+        ('attack_steps', 'random_noise')]  # the sweeps on the defenses asked for only
 
 
 def test_demo_report_links_the_robustness_report(tmp_path, repo_root, monkeypatch):

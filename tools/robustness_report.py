@@ -43,7 +43,7 @@ def grid(args):
     cells = [dict(sweep='grid', attack=a, defense=d, attack_opts={}, defense_opts={})
              for a in args.attacks for d in args.defenses
              if (d != 'none' or not needs_defense(a)) and (a, d) not in skip]
-    swept = [d for d in args.defenses if d != 'none' or not needs_defense(args.sweep_attack)]
+    swept = [d for d in (args.sweep_defenses or args.defenses) if d != 'none' or not needs_defense(args.sweep_attack)]
     cells += [dict(sweep='eps', attack=args.sweep_attack, defense=d, attack_opts=dict(eps=e), defense_opts={})
               for e in args.eps for d in swept]
     cells += [dict(sweep='attack_steps', attack=args.sweep_attack, defense=d, attack_opts=dict(steps=n),
@@ -370,6 +370,8 @@ def main(argv=None):
     parser.add_argument('--defenses', nargs='+', default=['none', 'equivariance'])
     parser.add_argument('--sweep-attack', default='pgd_linf_eps4_50steps')
     parser.add_argument('--sweep-defense', default='equivariance')
+    parser.add_argument('--sweep-defenses', nargs='*', default=[],
+                        help='the defenses the ε and attack-steps sweeps run on (default: all of --defenses)')
     parser.add_argument('--eps', nargs='*', type=float, default=[])
     parser.add_argument('--num-views', nargs='*', type=int, default=[])
     parser.add_argument('--steps', nargs='*', type=int, default=[], help='purifier steps (T) sweep')

@@ -1,7 +1,7 @@
 """The equivariance score of docs/method.md, Eq. 2: how well the views ``f_i = g_i⁻¹(F(g_i(x)))`` agree.
 
-Higher is more equivariant. ``reduction='sum'`` (Eq. 2, the defenses' objective) lies in [−P·L, P·L] for P view pairs
-and L feature levels; ``reduction='mean'`` (the mean cosine, what reports give) in [−1, 1] whatever K and L, so
+Higher is more equivariant. ``reduction='sum'`` (Eq. 2, the defenses' objective) lies in [−P·L, P·L] for P view
+pairs and L feature levels; ``reduction='mean'`` (the mean cosine, what reports give) in [−1, 1] whatever K and L, so
 scores compare across settings and models. The purifier minimises the negative sum (Algorithm 1); its normalised
 steps make the scale irrelevant there.
 """
