@@ -194,3 +194,16 @@ def test_report_worst_case_per_image_follows_sea_rule(tmp_path):
         records.append(dict(sweep='grid', attack=attack, defense='d', per_image=path.name))
     lines = per_image_worst(Namespace(work_dir=str(tmp_path)), records)
     assert lines[2].split(' | ')[1:] == ['2', '2', '45.00 (x)', '**15.00**', '50.00 (x)', '**0.00** |']
+
+
+def test_headline_worst_adaptive_includes_the_longer_runs_of_the_steps_sweep():
+    from tools.robustness_report import headline
+
+    def record(sweep, attack, defense, value, **attack_opts):
+        return dict(sweep=sweep, attack=attack, defense=defense, attack_opts=attack_opts, metrics={'mIoU': value})
+    bpda = 'bpda_eot1_linf_eps4_20steps'
+    records = [record('grid', 'none', 'none', 70.0), record('grid', 'none', 'random_noise', 69.0),
+               record('grid', bpda, 'random_noise', 50.0),
+               record('attack_steps', bpda, 'random_noise', 40.0, steps=40)]
+    row = headline(records, 'mIoU')[2].split(' | ')
+    assert row[-2:] == [f'40.00 ({bpda}, 40 steps)', '40.00 |']

@@ -183,8 +183,14 @@ def write_outputs(args, records):
 def headline(records, key):
     """One row per defense, on the grid's images: clean, clean + defense, each non-adaptive attack on the undefended
     model and its images through the defense (the standard protocol), the worst adaptive attack against the defense
-    (lowest metric over the adaptive attacks, named) and the worst of all. Empty without defended cells."""
+    (lowest metric over the adaptive attacks, the attack-steps sweep's longer runs included, named) and the worst of
+    all. Empty without defended cells."""
     metric = {(r['attack'], r['defense']): r['metrics'][key] for r in records if r['sweep'] == 'grid'}
+    longer = {}  # the attack-steps sweep of an adaptive attack (same ε, more steps) is an adaptive attack too
+    for r in records:
+        if r['sweep'] == 'attack_steps' and needs_defense(r['attack']) and r['defense'] != 'none':
+            longer.setdefault(r['defense'], []).append(
+                (r['metrics'][key], f"{short(r['attack'])}, {r['attack_opts']['steps']} steps"))
     attacks = list(dict.fromkeys(a for a, _ in metric))
     defenses = [d for d in dict.fromkeys(d for _, d in metric) if d != 'none']
     plain = [a for a in attacks if a != 'none' and not needs_defense(a)]
@@ -204,10 +210,10 @@ def headline(records, key):
         row = [short(d), cell('none', 'none'), cell('none', d)]
         for a in plain:
             row += [cell(a, 'none'), cell(a, d)]
-        tried = [(metric[a, d], short(a)) for a in adaptive if (a, d) in metric]
+        tried = [(metric[a, d], short(a)) for a in adaptive if (a, d) in metric] + longer.get(d, [])
         worst = min(tried) if tried else None
         row.append(f'{worst[0]:.2f} ({worst[1]})' if worst else 'not measured')
-        everything = [metric[a, d] for a in plain + adaptive if (a, d) in metric]
+        everything = [metric[a, d] for a in plain + adaptive if (a, d) in metric] + [v for v, _ in longer.get(d, [])]
         row.append(f'{min(everything):.2f}' if everything else '-')
         lines.append('| ' + ' | '.join(row) + ' |')
     return lines
