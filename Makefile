@@ -50,7 +50,7 @@ headline: data
 	$(REPORT) --work-dir work_dirs/report/cityscapes-headline-20 --num-images 20 --attacks $(HEADLINE_ATTACKS) \
 		--defenses $(HEADLINE_DEFENSES) --skip equivariance_aware_pgd_linf_eps4_50steps:random_noise \
 		--sweep-attack bpda_apgd_eot1_linf_eps4_50steps --sweep-defense equivariance_fast \
-		--sweep-defenses equivariance_fast random_noise --eps 32 --attack-steps 100
+		--sweep-defenses equivariance_fast random_noise --eps 32 --attack-steps 100 200
 	$(PYTHON) tools/robustness_report.py $(DEMO_COCO) --work-dir work_dirs/report/coco-headline-20 --num-images 20 \
 		--attacks $(COCO_ATTACKS) --defenses none equivariance_fast random_noise \
 		--skip equivariance_aware_pgd_linf_eps4_50steps:random_noise \
