@@ -29,7 +29,8 @@ def peak_memory(model):
     """Peak memory of the run in MiB: CUDA memory allocated on the model's GPU, else the process's peak RSS."""
     device = next(model.parameters()).device
     if device.type == 'cuda':
-        return dict(device=str(device), mib=torch.cuda.max_memory_allocated(device) / 2 ** 20)
+        return dict(device=str(device), name=torch.cuda.get_device_name(device),
+                    mib=torch.cuda.max_memory_allocated(device) / 2 ** 20)
     return dict(device='cpu (process peak RSS)', mib=resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2 ** 10)
 
 
