@@ -216,13 +216,14 @@ def memory_benchmark(args):
     lines = ['| measured | grad_per_view | peak MiB | × one fwd+bwd of the largest view |', '|---|---|---|---|']
     lines += [f"| {r['what'].replace('step:', 'purifier step, K = ')} | {r['grad_per_view']} | {r['mib']:.0f} | "
               f"{r['mib'] / largest:.2f} |" for r in rows]
-    import torch
+    import torch  # the probes measured on the device this process sees (memory_probe picks it the same way)
     device = (f'{torch.cuda.get_device_name()} (CUDA: peak allocated)' if torch.cuda.is_available()
               else 'CPU (growth of the peak RSS)')
+    header = (f'`{args.config}`, random weights, one {height}×{width} image, feature `{args.feature}`, on {device}, '
+              f'torch {torch.__version__}.')
     os.makedirs(args.work_dir, exist_ok=True)
     with open(osp.join(args.work_dir, 'memory.md'), 'w') as f:
-        f.write(f'# Peak memory of one purifier step\n\n`{args.config}`, random weights, one {height}×{width} image, '
-                f'feature `{args.feature}`, on {device}, torch {torch.__version__}.\n\n' + '\n'.join(lines) + '\n\nCommand:\n\n```\n'
+        f.write('# Peak memory of one purifier step\n\n' + header + '\n\n' + '\n'.join(lines) + '\n\nCommand:\n\n```\n'
                 + ' '.join(['python', 'tools/benchmark_defense.py', *sys.argv[1:]]) + '\n```\n')
     print('\n'.join(lines))
     return rows
