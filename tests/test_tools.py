@@ -83,27 +83,31 @@ def test_robustness_report_grid_is_resumable(tmp_path, repo_root):
     argv = [osp.join(repo_root, SEG_CITYSCAPES), osp.join(repo_root, 'checkpoints/fcn_r18-d8_synthetic-cityscapes.pth'),
             '--work-dir', str(tmp_path / 'report'), '--attacks', str(attack), '--defenses', 'none', str(defense),
             '--sweep-attack', str(attack), '--sweep-defense', str(defense), '--eps', '2', '4', '--num-views', '1',
-            '--adaptive-attack', str(adaptive), '--lams', '0.5',
+            '--adaptive-attack', str(adaptive), '--lams', '0.5', '--attack-steps', '2',
+            '--convergence-attacks', str(attack), str(adaptive),
             '--cfg-options', f'test_dataloader.dataset.data_root={data_root}']
     records = robustness_report.main(argv)
-    assert [r['sweep'] for r in records] == ['grid'] * 2 + ['eps'] * 4 + ['K', 'lambda']
+    assert [r['sweep'] for r in records] == ['grid'] * 2 + ['eps'] * 4 + ['attack_steps'] * 3 + ['K', 'lambda']
+    assert [(r['attack'], r['defense']) for r in records if r['sweep'] == 'attack_steps'] == [
+        (str(attack), 'none'), (str(attack), str(defense)), (str(adaptive), str(defense))]  # adaptive: defended only
     assert all('mIoU' in r['metrics'] for r in records)
     assert records[2]['settings']['attack'] == dict(type='PGD', eps=2.0, step_size=1, steps=1)  # the config used
     assert records[2]['settings']['attack_built'].startswith('PGD(eps=2.0')
-    assert records[7]['settings']['attack']['type'] == 'EquivarianceAwarePGD' and records[7]['images'] == 1
-    assert records[7]['attack_opts'] == dict(lam=0.5)
+    assert records[10]['settings']['attack']['type'] == 'EquivarianceAwarePGD' and records[10]['images'] == 1
+    assert records[10]['attack_opts'] == dict(lam=0.5)
+    assert records[8]['settings']['attack'] == dict(type='EquivarianceAwarePGD', lam=1.0, eps=4, step_size=1, steps=2)
     report = tmp_path / 'report'
     runs = sorted(report.rglob('metrics.json'))
-    assert len(runs) == 6  # ε = 4 is the attack's own ε: those two sweep cells are the grid's runs
+    assert len(runs) == 9  # ε = 4 is the attack's own ε: those two sweep cells are the grid's runs
     assert records[4]['metrics'] == records[0]['metrics'] and records[5]['metrics'] == records[1]['metrics']
     assert (report / 'report.md').read_text().count('\n| ') >= 9
-    # headline: the defense's row, with its adaptive column empty (the only adaptive attack is in the λ sweep)
-    assert '## Headline (mIoU)' in (report / 'report.md').read_text()
-    assert '| equi_tiny |' in (report / 'report.md').read_text() and 'not measured' in (report / 'report.md').read_text()
-    for plot in ('eps', 'K', 'lambda'):
+    # headline: the defense's row; its worst adaptive attack is the steps sweep's run (the λ sweep's are not counted)
+    text = (report / 'report.md').read_text()
+    assert '## Headline (mIoU)' in text and '| equi_tiny |' in text and '(aware_tiny, 2 steps)' in text
+    for plot in ('eps', 'attack_steps', 'K', 'lambda'):
         assert (report / f'metric_vs_{plot}.png').is_file()
     with open(report / 'cells.csv') as f:
-        assert len(f.read().strip().splitlines()) == 9
+        assert len(f.read().strip().splitlines()) == 12
     again = robustness_report.main(argv)  # resumed: every cell is read back, none recomputed
     assert sorted(report.rglob('metrics.json')) == runs
     assert [r['metrics'] for r in again] == [r['metrics'] for r in records]
@@ -116,7 +120,7 @@ def test_robustness_report_grid_has_no_adaptive_attack_without_a_defense():
                               defenses=['none', 'equivariance'], sweep_attack='pgd_linf_eps4_50steps',
                               sweep_defense='equivariance', eps=[], num_views=[], steps=[], lams=[],
                               adaptive_attack='equivariance_aware_pgd_linf_eps4_50steps', num_images=None, skip=[],
-                              attack_steps=[], sweep_defenses=[])
+                              attack_steps=[], sweep_defenses=[], convergence_attacks=[])
     pairs = [(c['attack'], c['defense']) for c in robustness_report.grid(args)]
     assert pairs == [('none', 'none'), ('none', 'equivariance'), ('pgd_linf_eps4_50steps', 'none'),
                      ('pgd_linf_eps4_50steps', 'equivariance'), ('bpda_eot4_linf_eps4_50steps', 'equivariance')]
@@ -133,6 +137,23 @@ def test_robustness_report_grid_has_no_adaptive_attack_without_a_defense():
     args.sweep_defenses = ['random_noise']
     assert [(c['sweep'], c['defense']) for c in robustness_report.grid(args) if c['sweep'] != 'grid'] == [
         ('attack_steps', 'random_noise')]  # the sweeps on the defenses asked for only
+    args.convergence_attacks = ['bpda_eot4_linf_eps4_50steps', 'bpda_apgd_eot4_linf_eps4_50steps']
+    args.sweep_defenses, args.skip = ['equivariance', 'random_noise'], ['bpda_apgd_eot4_linf_eps4_50steps:equivariance']
+    assert [(c['attack'], c['defense'], c['attack_opts']) for c in robustness_report.grid(args)
+            if c['sweep'] == 'attack_steps'] == [  # every convergence attack, less the skipped pairs
+        ('bpda_eot4_linf_eps4_50steps', 'equivariance', {'steps': 9}),
+        ('bpda_eot4_linf_eps4_50steps', 'random_noise', {'steps': 9}),
+        ('bpda_apgd_eot4_linf_eps4_50steps', 'random_noise', {'steps': 9})]
+
+
+def test_robustness_report_refuses_convergence_attacks_without_steps(tmp_path, capsys):
+    """Attacks for the convergence sweep but no step counts would silently run nothing: refused, before any cell."""
+    from tools import robustness_report
+    with pytest.raises(SystemExit):
+        robustness_report.main(['config.py', 'model.pth', '--work-dir', str(tmp_path / 'report'),
+                                '--convergence-attacks', 'bpda_apgd_eot4_linf_eps4_50steps'])
+    assert '--convergence-attacks needs --attack-steps' in capsys.readouterr().err
+    assert not (tmp_path / 'report').exists()
 
 
 def test_demo_report_links_the_robustness_report(tmp_path, repo_root, monkeypatch):
@@ -194,6 +215,23 @@ def test_report_worst_case_per_image_follows_sea_rule(tmp_path):
         records.append(dict(sweep='grid', attack=attack, defense='d', per_image=path.name))
     lines = per_image_worst(Namespace(work_dir=str(tmp_path)), records)
     assert lines[2].split(' | ')[1:] == ['2', '2', '45.00 (x)', '**15.00**', '50.00 (x)', '**0.00** |']
+
+
+def test_report_worst_case_per_image_includes_the_longer_runs_of_the_steps_sweep(tmp_path):
+    """An adaptive attack's longer run (the attack-steps sweep) is one more attack against the defense; a longer run
+    of a non-adaptive attack is not (its images were not made against the defense)."""
+    from argparse import Namespace
+
+    from tools.robustness_report import per_image_worst
+    bpda, pgd = 'bpda_eot1_linf_eps4_20steps', 'pgd_linf_eps4_50steps'
+    records = []
+    for sweep, attack, accuracy in (('grid', bpda, 60.0), ('attack_steps', bpda, 30.0), ('attack_steps', pgd, 10.0),
+                                    ('grid', pgd, 70.0)):
+        path = tmp_path / f'{sweep}-{attack}.jsonl'
+        path.write_text(json.dumps(dict(img_path='a.png', metrics=dict(aAcc=accuracy))) + '\n')
+        records.append(dict(sweep=sweep, attack=attack, defense='d', attack_opts=dict(steps=40), per_image=path.name))
+    row = per_image_worst(Namespace(work_dir=str(tmp_path)), records)[2].split(' | ')
+    assert row[1:5] == ['1', '3', f'30.00 ({bpda}, 40 steps)', '**30.00**']
 
 
 def test_headline_worst_adaptive_includes_the_longer_runs_of_the_steps_sweep():

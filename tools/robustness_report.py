@@ -43,11 +43,14 @@ def grid(args):
     cells = [dict(sweep='grid', attack=a, defense=d, attack_opts={}, defense_opts={})
              for a in args.attacks for d in args.defenses
              if (d != 'none' or not needs_defense(a)) and (a, d) not in skip]
-    swept = [d for d in (args.sweep_defenses or args.defenses) if d != 'none' or not needs_defense(args.sweep_attack)]
+
+    def swept(attack):  # the defenses a sweep of this attack runs on
+        return [d for d in (args.sweep_defenses or args.defenses)
+                if (d != 'none' or not needs_defense(attack)) and (attack, d) not in skip]
     cells += [dict(sweep='eps', attack=args.sweep_attack, defense=d, attack_opts=dict(eps=e), defense_opts={})
-              for e in args.eps for d in swept]
-    cells += [dict(sweep='attack_steps', attack=args.sweep_attack, defense=d, attack_opts=dict(steps=n),
-                   defense_opts={}) for n in args.attack_steps for d in swept]
+              for e in args.eps for d in swept(args.sweep_attack)]
+    cells += [dict(sweep='attack_steps', attack=a, defense=d, attack_opts=dict(steps=n), defense_opts={})
+              for a in (args.convergence_attacks or [args.sweep_attack]) for n in args.attack_steps for d in swept(a)]
     cells += [dict(sweep='K', attack=args.sweep_attack, defense=args.sweep_defense, attack_opts={},
                    defense_opts=dict(num_views=k)) for k in args.num_views]
     cells += [dict(sweep='T', attack=args.sweep_attack, defense=args.sweep_defense, attack_opts={},
@@ -243,14 +246,19 @@ def add_areas(total, areas):
 
 def per_image_worst(args, records):
     """Segmentation: for every defense, the worst case per image over all its attacks (each non-adaptive attack's
-    images through the defense, each adaptive attack), beside the worst single attack, on the same images.
+    images through the defense, each adaptive attack, the longer runs of the attack-steps sweep), beside the worst
+    single attack, on the same images.
     aAcc: the mean over images of each image's lowest pixel accuracy (the image-wise worst prediction). mIoU, when
     every cell keeps per-class areas: SEA's rule, image by image the attack whose prediction lowers the running mIoU
     most. Empty for detectors or without per-image records."""
-    grid_cells = [r for r in records if r['sweep'] == 'grid' and r['defense'] != 'none' and r['attack'] != 'none']
+    attacked = [r for r in records if r['defense'] != 'none' and r['attack'] != 'none' and (
+        r['sweep'] == 'grid' or r['sweep'] == 'attack_steps' and needs_defense(r['attack']))]  # longer runs too
+
+    def name(r):
+        return short(r['attack']) + ('' if r['sweep'] == 'grid' else f", {r['attack_opts']['steps']} steps")
     lines = []
-    for d in dict.fromkeys(r['defense'] for r in grid_cells):
-        cells = {r['attack']: load_per_image(args, r) for r in grid_cells if r['defense'] == d}
+    for d in dict.fromkeys(r['defense'] for r in attacked):
+        cells = {name(r): load_per_image(args, r) for r in attacked if r['defense'] == d}
         cells = {a: c for a, c in cells.items() if c}
         if len(cells) < 2 or any('aAcc' not in next(iter(c.values())) for c in cells.values()):
             continue
@@ -293,26 +301,39 @@ def plot(args, rows, key):
     references = [(grid.get(('none', 'none')), 'clean, undefended', dict(color='black', ls='--')),
                   (grid.get((short(args.sweep_attack), 'none')), f'{short(args.sweep_attack)}, undefended',
                    dict(color='gray', ls=':'))]
+    converging = args.convergence_attacks or [args.sweep_attack]
     labels = {'eps': f'ε of {short(args.sweep_attack)} (pixels of 0–255: 4 = 4/255)',
-              'attack_steps': f'steps of {short(args.sweep_attack)}', 'K': 'K (views of the purifier)',
-              'T': 'T (purifier steps)', 'lam': f'λ of {short(args.adaptive_attack)}'}
+              'attack_steps': f'steps of {short(converging[0])}' if len(converging) == 1 else 'attack steps',
+              'K': 'K (views of the purifier)', 'T': 'T (purifier steps)',
+              'lam': f'λ of {short(args.adaptive_attack)}'}
     made = []
     for sweep, x in (('eps', 'eps'), ('attack_steps', 'attack_steps'), ('K', 'K'), ('T', 'T'), ('lambda', 'lam')):
         points = [r for r in rows if r['sweep'] == sweep]
         if not points:
             continue
-        if sweep in ('eps', 'attack_steps'):  # the grid ran the sweep attack at its own ε and steps
-            points += [r for r in rows if r['sweep'] == 'grid' and r['attack'] == short(args.sweep_attack)
-                       and r['defense'] in {p['defense'] for p in points}]
-        fig, ax = plt.subplots(figsize=(7, 3.8))
-        for defense in sorted({r['defense'] for r in points}):
-            series = sorted({(float(r[x]), r['metric']) for r in points if r['defense'] == defense})
-            ax.plot(*zip(*series), marker='o', label=f'{defense} (defended)' if defense != 'none' else 'undefended')
+        if sweep in ('eps', 'attack_steps'):  # the grid ran each swept attack at its own ε and steps
+            points += [r for r in rows if r['sweep'] == 'grid'
+                       and (r['attack'], r['defense']) in {(p['attack'], p['defense']) for p in points}]
+        # Several attacks (the convergence sweep): a colour per defense, a line style per attack, named.
+        attacks, defenses = (sorted({r[k] for r in points}) for k in ('attack', 'defense'))
+        fig, ax = plt.subplots(figsize=(7 if len(attacks) == 1 else 9, 3.8))
+        for attack, defense in sorted({(r['attack'], r['defense']) for r in points}):
+            series = sorted({(float(r[x]), r['metric']) for r in points
+                             if (r['attack'], r['defense']) == (attack, defense)})
+            label = f'{defense} (defended)' if defense != 'none' else 'undefended'
+            ax.plot(*zip(*series), marker='o', color=f'C{defenses.index(defense)}',
+                    ls=['-', '--', '-.', ':'][attacks.index(attack) % 4],
+                    label=f'{attack}: {label}' if len(attacks) > 1 else label)
         for value, label, style in references:
             if value is not None:
                 ax.axhline(value, label=label, **style)
         if x == 'lam':
             ax.set_xscale('log')
+        if x == 'attack_steps':  # a doubling of the steps is one step to the right, ticks at the steps run
+            ax.set_xscale('log', base=2)
+            ticks = sorted({float(r[x]) for r in points})
+            ax.set_xticks(ticks, [f'{v:g}' for v in ticks])
+            ax.minorticks_off()
         top = max([r['metric'] for r in points] + [v for v, _, _ in references if v is not None])
         ax.set_ylim(0, top * 1.08)
         ax.set_xlabel(labels[x])
@@ -382,7 +403,9 @@ def main(argv=None):
     parser.add_argument('--num-views', nargs='*', type=int, default=[])
     parser.add_argument('--steps', nargs='*', type=int, default=[], help='purifier steps (T) sweep')
     parser.add_argument('--attack-steps', nargs='*', type=int, default=[],
-                        help='steps sweep of --sweep-attack (convergence: the metric should not fall further)')
+                        help='steps sweep of the --convergence-attacks (the metric should not fall further)')
+    parser.add_argument('--convergence-attacks', nargs='*', default=[],
+                        help='the attacks of the --attack-steps sweep (default: --sweep-attack)')
     parser.add_argument('--adaptive-attack', default='equivariance_aware_pgd_linf_eps4_50steps',
                         help='the attack of the λ sweep')
     parser.add_argument('--lams', nargs='*', type=float, default=[], help='λ sweep of --adaptive-attack')
@@ -391,6 +414,8 @@ def main(argv=None):
     parser.add_argument('--num-images', type=int, help='evaluate the first N images of the test split')
     parser.add_argument('--cfg-options', nargs='+', help='passed on to every tools/test.py run (key=value ...)')
     args = parser.parse_args(argv)
+    if args.convergence_attacks and not args.attack_steps:
+        parser.error('--convergence-attacks needs --attack-steps (the step counts to run those attacks with)')
     args.work_dir = args.work_dir or osp.join('work_dirs', 'robustness',
                                               osp.splitext(osp.basename(args.config))[0])
     os.makedirs(osp.join(args.work_dir, 'cells'), exist_ok=True)
