@@ -36,6 +36,19 @@ def needs_defense(attack):
     return cfg is not None and getattr(build(ATTACKS, cfg, 'attack'), 'needs_defense', False)
 
 
+def convergence_attacks(args):
+    """The attacks of the attack-steps sweep: ``--convergence-attacks``, else ``--sweep-attack``."""
+    return args.convergence_attacks or [args.sweep_attack]
+
+
+def longer_run(record):
+    """A cell of the attack-steps sweep of an adaptive attack against a defense (same ε, more steps) is one more
+    adaptive attack: its display name; None for any other cell."""
+    if record['sweep'] == 'attack_steps' and record['defense'] != 'none' and needs_defense(record['attack']):
+        return f"{short(record['attack'])}, {record['attack_opts']['steps']} steps"
+    return None
+
+
 def grid(args):
     """Every cell: dict(attack, defense, attack_opts, defense_opts, sweep). An adaptive attack (it attacks the
     defense) has no cell without a defense."""
@@ -50,7 +63,7 @@ def grid(args):
     cells += [dict(sweep='eps', attack=args.sweep_attack, defense=d, attack_opts=dict(eps=e), defense_opts={})
               for e in args.eps for d in swept(args.sweep_attack)]
     cells += [dict(sweep='attack_steps', attack=a, defense=d, attack_opts=dict(steps=n), defense_opts={})
-              for a in (args.convergence_attacks or [args.sweep_attack]) for n in args.attack_steps for d in swept(a)]
+              for a in convergence_attacks(args) for n in args.attack_steps for d in swept(a)]
     cells += [dict(sweep='K', attack=args.sweep_attack, defense=args.sweep_defense, attack_opts={},
                    defense_opts=dict(num_views=k)) for k in args.num_views]
     cells += [dict(sweep='T', attack=args.sweep_attack, defense=args.sweep_defense, attack_opts={},
@@ -189,11 +202,10 @@ def headline(records, key):
     (lowest metric over the adaptive attacks, the attack-steps sweep's longer runs included, named) and the worst of
     all. Empty without defended cells."""
     metric = {(r['attack'], r['defense']): r['metrics'][key] for r in records if r['sweep'] == 'grid'}
-    longer = {}  # the attack-steps sweep of an adaptive attack (same ε, more steps) is an adaptive attack too
-    for r in records:
-        if r['sweep'] == 'attack_steps' and needs_defense(r['attack']) and r['defense'] != 'none':
-            longer.setdefault(r['defense'], []).append(
-                (r['metrics'][key], f"{short(r['attack'])}, {r['attack_opts']['steps']} steps"))
+    longer = {}
+    for r, name in ((r, longer_run(r)) for r in records):
+        if name:
+            longer.setdefault(r['defense'], []).append((r['metrics'][key], name))
     attacks = list(dict.fromkeys(a for a, _ in metric))
     defenses = [d for d in dict.fromkeys(d for _, d in metric) if d != 'none']
     plain = [a for a in attacks if a != 'none' and not needs_defense(a)]
@@ -251,14 +263,15 @@ def per_image_worst(args, records):
     aAcc: the mean over images of each image's lowest pixel accuracy (the image-wise worst prediction). mIoU, when
     every cell keeps per-class areas: SEA's rule, image by image the attack whose prediction lowers the running mIoU
     most. Empty for detectors or without per-image records."""
-    attacked = [r for r in records if r['defense'] != 'none' and r['attack'] != 'none' and (
-        r['sweep'] == 'grid' or r['sweep'] == 'attack_steps' and needs_defense(r['attack']))]  # longer runs too
 
-    def name(r):
-        return short(r['attack']) + ('' if r['sweep'] == 'grid' else f", {r['attack_opts']['steps']} steps")
+    def name(r):  # an attack against a defense: a grid cell, or an adaptive attack's longer run; else None
+        if r['sweep'] == 'grid' and r['defense'] != 'none' and r['attack'] != 'none':
+            return short(r['attack'])
+        return longer_run(r)
+    attacked = [(n, r) for n, r in ((name(r), r) for r in records) if n]
     lines = []
-    for d in dict.fromkeys(r['defense'] for r in attacked):
-        cells = {name(r): load_per_image(args, r) for r in attacked if r['defense'] == d}
+    for d in dict.fromkeys(r['defense'] for _, r in attacked):
+        cells = {n: load_per_image(args, r) for n, r in attacked if r['defense'] == d}
         cells = {a: c for a, c in cells.items() if c}
         if len(cells) < 2 or any('aAcc' not in next(iter(c.values())) for c in cells.values()):
             continue
@@ -301,7 +314,7 @@ def plot(args, rows, key):
     references = [(grid.get(('none', 'none')), 'clean, undefended', dict(color='black', ls='--')),
                   (grid.get((short(args.sweep_attack), 'none')), f'{short(args.sweep_attack)}, undefended',
                    dict(color='gray', ls=':'))]
-    converging = args.convergence_attacks or [args.sweep_attack]
+    converging = convergence_attacks(args)
     labels = {'eps': f'ε of {short(args.sweep_attack)} (pixels of 0–255: 4 = 4/255)',
               'attack_steps': f'steps of {short(converging[0])}' if len(converging) == 1 else 'attack steps',
               'K': 'K (views of the purifier)', 'T': 'T (purifier steps)',
