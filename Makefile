@@ -49,8 +49,7 @@ COCO_ATTACKS := none pgd_linf_eps4_50steps apgd_linf_eps4_50steps equivariance_a
 	bpda_apgd_eot1_linf_eps4_50steps
 headline: data
 	$(REPORT) --work-dir work_dirs/report/cityscapes-headline-20 --num-images 20 --attacks $(HEADLINE_ATTACKS) \
-		--defenses $(HEADLINE_DEFENSES) --skip equivariance_aware_pgd_linf_eps4_50steps:random_noise \
-		bpda_apgd_eot4_linf_eps4_50steps:invariance_fast bpda_apgd_eot4_linf_eps4_50steps:$(ROTATION_FAST) \
+		--defenses $(HEADLINE_DEFENSES) --skip equivariance_aware_pgd_linf_eps4_50steps:random_noise --shard-images 4 \
 		--sweep-attack bpda_apgd_eot1_linf_eps4_50steps --sweep-defense equivariance_fast \
 		--sweep-defenses equivariance_fast random_noise --eps 32 --attack-steps 100 200 \
 		--convergence-attacks bpda_apgd_eot1_linf_eps4_50steps bpda_apgd_eot4_linf_eps4_50steps

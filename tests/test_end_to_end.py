@@ -71,15 +71,20 @@ def test_apgd_is_at_least_as_strong_as_pgd_at_equal_steps(tmp_path, data_root):
 
 def test_two_processes_equal_one_and_write_one_report(tmp_path, data_root):
     args = ['--attack', 'pgd_linf_eps4_20steps', '--attack-opts', 'steps=3', '--defense', 'random_noise']
-    single, single_report = run(tmp_path, data_root, 'single', *args)
-    double, double_report = run(tmp_path, data_root, 'double', *args, launcher='pytorch')
+    odd = ['test_dataloader.dataset.indices=3']  # 2 ranks: the sampler repeats the first image on rank 1
+    single, single_report = run(tmp_path, data_root, 'single', *args, options=odd)
+    double, double_report = run(tmp_path, data_root, 'double', *args, launcher='pytorch', options=odd)
     # task metrics exactly; the equivariance means up to float32 summation order
     assert {k: double[k] for k in ('mIoU', 'aAcc', 'mAcc')} == {k: single[k] for k in ('mIoU', 'aAcc', 'mAcc')}
     assert double == pytest.approx(single, rel=1e-6)
-    assert double_report['images'] == single_report['images'] == NUM_IMAGES
+    assert double_report['images'] == single_report['images'] == 3
     assert set(double_report['seconds_per_image']) == {'attack', 'defense'}
+    records = [glob.glob(osp.join(tmp_path, name, '*', 'per_image.jsonl')) for name in ('single', 'double')]
+    records = [[json.loads(line) for line in open(path)] for (path, ) in records]
+    assert [r['img_path'] for r in records[1]] == [r['img_path'] for r in records[0]]  # dataset order, each once
+    assert [r['metrics'] for r in records[1]] == [r['metrics'] for r in records[0]]
     # the same images spelled another way (absolute path with a trailing slash): the same draws, the same result
-    respelled, _ = run(tmp_path, osp.abspath(data_root) + '/', 'respelled', *args)
+    respelled, _ = run(tmp_path, osp.abspath(data_root) + '/', 'respelled', *args, options=odd)
     assert respelled == single
 
 

@@ -262,8 +262,9 @@ def test_per_image_figures_match_mmseg_iou_metric():
     prediction.pred_sem_seg, sample.gt_sem_seg = PixelData(data=predicted), PixelData(data=label)
     figures = per_image_metrics(prediction, sample)
     area = IoUMetric.intersect_and_union(predicted[0], label[0], 7, 255)
-    intersection, union = area[0], area[1]
-    assert figures['class_areas'] == {c: [int(intersection[c]), int(union[c])] for c in range(7) if union[c] > 0}
+    intersection, union, labelled = area[0], area[1], area[3]
+    assert figures['class_areas'] == {c: [int(intersection[c]), int(union[c]), int(labelled[c])]
+                                      for c in range(7) if union[c] > 0}
     assert figures['class_iou'] == pytest.approx({c: 100 * float(intersection[c] / union[c])
                                                   for c in range(7) if union[c] > 0})
     assert figures['aAcc'] == pytest.approx(100 * float(intersection.sum() / (label != 255).sum()))

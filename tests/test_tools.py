@@ -156,6 +156,101 @@ def test_robustness_report_refuses_convergence_attacks_without_steps(tmp_path, c
     assert not (tmp_path / 'report').exists()
 
 
+def test_robustness_report_shards_equal_the_cell_run_at_once(tmp_path, repo_root):
+    """--shard-images: a cell run as shards of 2 images (the last of 1), merged, has the metrics and image count of the
+    same cell run at once (per-image randomness follows the image); an interrupted sharded cell resumes from its
+    finished shards."""
+    from tools import robustness_report
+    data_root = str(generate_cityscapes(tmp_path / 'data', num_train=1, num_val=3))
+    attack = tmp_path / 'pgd_tiny.py'
+    attack.write_text("attack = dict(type='PGD', eps=4, step_size=1, steps=2)\n")
+    defense = tmp_path / 'equi_tiny.py'
+    defense.write_text("defense = dict(type='EquivariancePurifier', num_views=1, steps=2)\n")
+    argv = [osp.join(repo_root, SEG_CITYSCAPES), osp.join(repo_root, 'checkpoints/fcn_r18-d8_synthetic-cityscapes.pth'),
+            '--attacks', str(attack), '--defenses', str(defense), '--num-images', '3',
+            '--cfg-options', f'test_dataloader.dataset.data_root={data_root}']
+    (whole, ) = robustness_report.main(argv + ['--work-dir', str(tmp_path / 'whole')])
+    (sharded, ) = robustness_report.main(argv + ['--work-dir', str(tmp_path / 'sharded'), '--shard-images', '2'])
+    assert sharded['images'] == whole['images'] == 3 and len(sharded['shards']) == 2
+    assert sharded['metrics'] == pytest.approx(whole['metrics'], abs=1e-4)
+    lines = [json.loads(line) for line in open(tmp_path / 'sharded' / sharded['per_image'])]
+    assert [line['img_path'] for line in lines] == sorted(line['img_path'] for line in lines)
+    assert set(sharded['seconds_per_image']) == set(whole['seconds_per_image']) == {'attack', 'defense'}
+    assert whole['metrics']['mIoU'] != pytest.approx(  # the images differ: a mean of per-image mIoUs would not do
+        sum(line['metrics']['mIoU'] for line in lines) / 3, abs=1e-2)
+    runs = sorted((tmp_path / 'sharded').rglob('metrics.json'))
+    (cell_json, ) = (tmp_path / 'sharded').rglob('cell.json')
+    cell_json.unlink()  # interrupted after its shards: resumed from them, none recomputed
+    (again, ) = robustness_report.main(argv + ['--work-dir', str(tmp_path / 'sharded'), '--shard-images', '2'])
+    assert sorted((tmp_path / 'sharded').rglob('metrics.json')) == runs and again['metrics'] == sharded['metrics']
+
+
+def test_merged_metrics_equal_mmseg_and_mmequi_metrics():
+    """Sharded cells are merged from per-image records: aAcc, mIoU, mAcc as mmseg's IoUMetric over the same images
+    (of different sizes, with ignored pixels and classes absent from some), the equivariance means and AUC as
+    EquivarianceMetric (a class only predicted, a class in no image); a detector's mAP is refused."""
+    import torch
+    from mmengine.structures import PixelData
+    from mmseg.evaluation import IoUMetric
+    from mmseg.structures import SegDataSample
+
+    from mmequi.evaluation import EquivarianceMetric
+    from mmequi.hooks.robust_test_hook import per_image_metrics
+    from tools.robustness_report import merged_metrics
+    generator = torch.Generator().manual_seed(1)
+    iou_metric = IoUMetric(metrics=['mIoU'])
+    iou_metric.dataset_meta = dict(classes=[str(c) for c in range(8)])  # class 7: in no image
+    equi_metric, lines = EquivarianceMetric(), []
+    for i, (h, w, classes) in enumerate([(30, 40, 6), (20, 50, 3), (40, 40, 5)]):  # class 6: only predicted
+        label = torch.randint(0, classes, (1, h, w), generator=generator)
+        label[:, :3] = 255
+        predicted = torch.where(torch.rand(1, h, w, generator=generator) < 0.3 + 0.2 * i, label,
+                                torch.randint(0, 7, (1, h, w), generator=generator))
+        predicted[predicted == 255] = 0
+        sample = SegDataSample()
+        sample.pred_sem_seg, sample.gt_sem_seg = PixelData(data=predicted), PixelData(data=label)
+        iou_metric.process({}, [sample.to_dict()])
+        scores = dict(clean=0.9 - 0.1 * i, attacked=0.5 + 0.2 * i, purified=0.7)
+        equi_metric.process({}, [dict(equivariance_scores=scores)])
+        lines.append(dict(metrics=per_image_metrics(sample, sample), equivariance=scores))
+    expected = {**iou_metric.compute_metrics(iou_metric.results),
+                **{f'equivariance/{k}': v for k, v in equi_metric.compute_metrics(equi_metric.results).items()}}
+    assert merged_metrics(lines, list(expected)) == pytest.approx(expected, abs=1e-6)
+    with pytest.raises(ValueError, match='cannot merge.*coco/bbox_mAP'):
+        merged_metrics(lines, ['coco/bbox_mAP', 'mIoU'])
+
+
+def test_robustness_report_refuses_shards_it_cannot_merge(tmp_path, repo_root, capsys):
+    """Shards without --num-images, or of a detector (its mAP is not merged from per-image records): refused before
+    any cell runs."""
+    from tools import robustness_report
+    for config, options in ((SEG_CITYSCAPES, []), (DET_COCO, ['--num-images', '4'])):
+        with pytest.raises(SystemExit):
+            robustness_report.main([osp.join(repo_root, config), 'model.pth', '--work-dir', str(tmp_path / 'report'),
+                                    '--shard-images', '2', *options])
+    err = capsys.readouterr().err
+    assert 'needs a positive shard size and --num-images' in err and "is not IoUMetric with iou_metrics=['mIoU']" in err
+    assert not (tmp_path / 'report').exists()
+
+
+def test_robustness_report_nproc_runs_each_cell_with_torchrun(tmp_path, monkeypatch):
+    """--nproc N: every tools/test.py run of the report goes through torchrun with --launcher pytorch."""
+    import argparse
+
+    from tools import robustness_report
+    commands = []
+    monkeypatch.setattr(robustness_report, 'run_test', lambda command: commands.append(command) or ({}, {}, 0.0))
+    args = argparse.Namespace(config='config.py', checkpoint='model.pth', work_dir=str(tmp_path), cfg_options=None,
+                              nproc=2)
+    robustness_report.run_tool(args, dict(attack='none', defense='equivariance_fast', attack_opts={}, defense_opts={}),
+                               str(tmp_path / 'cell'), 4)
+    (command, ) = commands
+    assert command[:6] == ['python', '-m', 'torch.distributed.run', '--standalone', '--nproc_per_node', '2']
+    assert command[6] == 'tools/test.py' and '--launcher' in command
+    assert command[command.index('--launcher') + 1] == 'pytorch'
+    assert command[-2:] == ['--cfg-options', 'test_dataloader.dataset.indices=4']
+
+
 def test_demo_report_links_the_robustness_report(tmp_path, repo_root, monkeypatch):
     """The demo's report.md links the committed robustness report (the link must resolve from where it is written)."""
     from tools import demo

@@ -16,14 +16,18 @@ import os
 import os.path as osp
 import sys
 
+import numpy as np
+
 ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 sys.path.insert(0, ROOT)
 
 from mmengine.utils import ProgressBar  # noqa: E402
 
 import mmequi  # noqa: F401,E402  (fills the registries)
-from mmequi.apis.config import load_component  # noqa: E402
+from mmequi.apis.config import load_component, load_config  # noqa: E402
 from mmequi.registry import ATTACKS, build  # noqa: E402
+from mmequi.evaluation import roc_auc  # noqa: E402
+from mmequi.models.robust_model import STAGES  # noqa: E402
 from tools.demo import run_test  # noqa: E402
 from tools.misc.rescale_scores import rescale  # noqa: E402
 
@@ -97,34 +101,133 @@ def opts_args(flag, opts):
 
 
 def run_cell(args, cell):
-    """Run (or reuse) one cell -> its record."""
+    """Run (or reuse) one cell -> its record. With ``--shard-images`` it runs as consecutive shards of that many
+    images, each its own resumable ``tools/test.py`` run, merged when all are done (per-image randomness depends on
+    the image, not on the run it is in: the merged cell equals the cell run at once)."""
     cell_dir = osp.join(args.work_dir, 'cells', cell_name(cell))
     done = osp.join(cell_dir, 'cell.json')
     if osp.isfile(done):
         with open(done) as f:
             return dict(json.load(f), sweep=cell['sweep'])
-    command = ['python', 'tools/test.py', args.config, args.checkpoint, '--work-dir', cell_dir,
-               '--attack', cell['attack'], '--defense', cell['defense'],
-               *opts_args('--attack-opts', cell['attack_opts']), *opts_args('--defense-opts', cell['defense_opts']),
-               *cell.get('test_args', [])]
-    if not needs_defense(cell['attack']) and cell['attack'] != 'none':  # attacked once, reused by every defense
-        command += ['--attack-cache', osp.join(args.work_dir, 'attack_cache')]
-    options = list(args.cfg_options or [])
-    if args.num_images:
-        options.append(f'test_dataloader.dataset.indices={args.num_images}')
-    if options:
-        command += ['--cfg-options', *options]
-    metrics, robustness, seconds = run_test(command)
-    per_image = sorted(glob.glob(osp.join(cell_dir, '*', 'per_image.jsonl')))
-    record = dict(cell, metrics=metrics, settings=robustness.get('settings', {}),
-                  per_image=osp.relpath(per_image[-1], args.work_dir) if per_image else None,
-                  seconds_per_image=robustness.get('seconds_per_image', {}), images=robustness.get('images'),
-                  peak_memory=robustness.get('peak_memory', {}), wall_seconds=seconds,
-                  passes_per_image=robustness.get('passes_per_image', {}),
-                  command=' '.join(command))
+    shards = image_shards(args)
+    if shards:
+        parts = [run_shard(args, cell, osp.join(cell_dir, f'shard-{s[0]}-{s[-1]}'), s) for s in shards]
+        record = dict(cell, **merge_shards(args, cell_dir, parts))
+    else:
+        record = dict(cell, **run_tool(args, cell, cell_dir, args.num_images))
     with open(done, 'w') as f:
         json.dump(record, f, indent=2)
     return record
+
+
+def image_shards(args):
+    """The image indices of each shard (``--shard-images`` of the first ``--num-images`` images), or None."""
+    if not getattr(args, 'shard_images', None):
+        return None
+    return [list(range(i, min(i + args.shard_images, args.num_images)))
+            for i in range(0, args.num_images, args.shard_images)]
+
+
+def run_shard(args, cell, shard_dir, indices):
+    """Run (or reuse) one shard of a cell -> its run_tool fields."""
+    done = osp.join(shard_dir, 'shard.json')
+    if not osp.isfile(done):
+        part = run_tool(args, cell, shard_dir, '[' + ','.join(map(str, indices)) + ']')
+        with open(done, 'w') as f:
+            json.dump(part, f, indent=2)
+    with open(done) as f:
+        return json.load(f)
+
+
+def run_tool(args, cell, run_dir, indices):
+    """One ``tools/test.py`` run of a cell on ``test_dataloader.dataset.indices`` (first N, a list, or None: all),
+    with ``--nproc`` processes -> its figures."""
+    command = ['python', 'tools/test.py', args.config, args.checkpoint, '--work-dir', run_dir,
+               '--attack', cell['attack'], '--defense', cell['defense'],
+               *opts_args('--attack-opts', cell['attack_opts']), *opts_args('--defense-opts', cell['defense_opts']),
+               *cell.get('test_args', [])]
+    if getattr(args, 'nproc', 1) > 1:  # torchrun picks a free port (--standalone); tools/test.py runs on every rank
+        command[1:1] = ['-m', 'torch.distributed.run', '--standalone', '--nproc_per_node', str(args.nproc)]
+        command += ['--launcher', 'pytorch']
+    if not needs_defense(cell['attack']) and cell['attack'] != 'none':  # attacked once, reused by every defense
+        command += ['--attack-cache', osp.join(args.work_dir, 'attack_cache')]
+    options = list(args.cfg_options or [])
+    if indices is not None:
+        options.append(f'test_dataloader.dataset.indices={indices}')
+    if options:
+        command += ['--cfg-options', *options]
+    metrics, robustness, seconds = run_test(command)
+    per_image = sorted(glob.glob(osp.join(run_dir, '*', 'per_image.jsonl')))
+    return dict(metrics=metrics, settings=robustness.get('settings', {}),
+                per_image=osp.relpath(per_image[-1], args.work_dir) if per_image else None,
+                seconds_per_image=robustness.get('seconds_per_image', {}), images=robustness.get('images'),
+                peak_memory=robustness.get('peak_memory', {}), wall_seconds=seconds,
+                passes_per_image=robustness.get('passes_per_image', {}), command=' '.join(command))
+
+
+def merge_shards(args, cell_dir, parts):
+    """One cell's figures from its shards: the metrics recomputed from the per-image records (``merged_metrics``),
+    their per-image records joined in image order (``per_image.jsonl`` in the cell's directory), the costs per image
+    from them, the peak memory the largest, the wall time summed."""
+    lines = []
+    for part in parts:
+        with open(osp.join(args.work_dir, part['per_image'])) as f:
+            lines += [json.loads(line) for line in f]
+    per_image = osp.join(cell_dir, 'per_image.jsonl')
+    with open(per_image, 'w') as f:
+        f.writelines(json.dumps(line) + '\n' for line in lines)
+
+    def mean_of(field):  # as the hook's robustness.json: each figure over the images that have it
+        values = [line[field] for line in lines if line.get(field)]
+        keys = dict.fromkeys(k for v in values for k in v)
+        return {k: float(np.mean([v[k] for v in values if k in v])) for k in keys}
+    memory = max((p['peak_memory'] for p in parts), key=lambda m: m.get('mib', 0))
+    return dict(metrics=merged_metrics(lines, parts[0]['metrics']), settings=parts[0]['settings'],
+                per_image=osp.relpath(per_image, args.work_dir), seconds_per_image=mean_of('seconds'),
+                images=len(lines), peak_memory=memory, wall_seconds=sum(p['wall_seconds'] for p in parts),
+                passes_per_image=mean_of('passes'), shards=[p['command'] for p in parts],
+                command=' && '.join(p['command'] for p in parts))
+
+
+def unmergeable(cfg):
+    """Why the test metrics of ``cfg`` cannot be merged from per-image records (``merged_metrics``), or None."""
+    evaluators = cfg.get('test_evaluator')
+    for evaluator in evaluators if isinstance(evaluators, (list, tuple)) else [evaluators]:
+        kind = str((evaluator or {}).get('type', '')).split('.')[-1]
+        if kind == 'IoUMetric' and list(evaluator.get('iou_metrics', ['mIoU'])) == ['mIoU'] \
+                and evaluator.get('nan_to_num') is None or kind == 'EquivarianceMetric':
+            continue
+        return f'its test_evaluator {evaluator} is not IoUMetric with iou_metrics=[\'mIoU\']'
+    return None
+
+
+def merged_metrics(lines, keys):
+    """mmseg's IoUMetric (aAcc, mIoU, mAcc: from the summed per-class areas [intersection, union, label]; mmseg sums
+    in float32, so past 2^24 pixels of a class the two may differ by 0.01) and mmequi's EquivarianceMetric (mean score
+    per stage, ROC-AUC) over the per-image records ``lines`` of several runs; the keys of ``keys`` (one run's
+    metrics) must all be among them: a detector's mAP cannot be merged from per-image records."""
+    mergeable = {'aAcc', 'mIoU', 'mAcc', *(f'equivariance/{s}' for s in (*STAGES, 'auc_clean_vs_attacked'))}
+    unknown = sorted(set(keys) - mergeable)
+    areas = [line['metrics'].get('class_areas') for line in lines]
+    if unknown or any(a is None or any(len(v) < 3 for v in a.values()) for a in areas):
+        raise ValueError(f'--shard-images: cannot merge {unknown or "per-image records without label areas"} from '
+                         'per-image records (sharding supports segmentation: mIoU, aAcc, mAcc)')
+    totals = [{}, {}, {}]  # intersection, union, label per class
+    for image in areas:
+        for c, per_class in image.items():
+            for total, area in zip(totals, per_class):
+                total[c] = total.get(c, 0) + area
+    intersection, union, label = totals
+    metrics = dict(aAcc=100 * sum(intersection.values()) / sum(label.values()),
+                   mIoU=miou_of(intersection, union),
+                   mAcc=100 * float(np.mean([intersection[c] / label[c] for c in label if label[c] > 0])))
+    metrics = {k: round(v, 2) for k, v in metrics.items()}
+    stages = [s for s in STAGES if all(s in line.get('equivariance', {}) for line in lines)]
+    metrics.update({f'equivariance/{s}': float(np.mean([line['equivariance'][s] for line in lines])) for s in stages})
+    if 'attacked' in stages:
+        metrics['equivariance/auc_clean_vs_attacked'] = roc_auc([line['equivariance']['clean'] for line in lines],
+                                                                [line['equivariance']['attacked'] for line in lines])
+    return {k: metrics[k] for k in keys}
 
 
 def run_cells(args, cells):
@@ -250,7 +353,7 @@ def miou_of(intersection, union):
 
 def add_areas(total, areas):
     intersection, union = dict(total[0]), dict(total[1])
-    for c, (i, u) in areas.items():
+    for c, (i, u, *_) in areas.items():  # [intersection, union(, label)]
         intersection[c] = intersection.get(c, 0) + i
         union[c] = union.get(c, 0) + u
     return intersection, union
@@ -426,7 +529,20 @@ def main(argv=None):
                         help='grid cells not to run (e.g. an adaptive attack that does not fit a baseline)')
     parser.add_argument('--num-images', type=int, help='evaluate the first N images of the test split')
     parser.add_argument('--cfg-options', nargs='+', help='passed on to every tools/test.py run (key=value ...)')
+    parser.add_argument('--shard-images', type=int, metavar='S',
+                        help='run each cell as resumable shards of S images, merged when done (segmentation, with '
+                             '--num-images): a long cell survives an interrupted session')
+    parser.add_argument('--nproc', type=int, default=1,
+                        help='processes per tools/test.py run (torchrun --launcher pytorch: GPUs, or CPU with gloo)')
     args = parser.parse_args(argv)
+    if args.shard_images is not None and (args.shard_images < 1 or not args.num_images):
+        parser.error(f'--shard-images {args.shard_images}: needs a positive shard size and --num-images (the '
+                     'images to split)')
+    if args.shard_images and unmergeable(load_config(args.config)):
+        parser.error(f'--shard-images: {args.config}: {unmergeable(load_config(args.config))}; shards are merged from '
+                     'per-image segmentation records (aAcc, mIoU, mAcc; a detector\'s mAP is not)')
+    if args.nproc < 1:
+        parser.error(f'--nproc {args.nproc}: needs at least one process')
     if args.convergence_attacks and not args.attack_steps:
         parser.error('--convergence-attacks needs --attack-steps (the step counts to run those attacks with)')
     args.work_dir = args.work_dir or osp.join('work_dirs', 'robustness',

@@ -4,6 +4,7 @@
     custom_hooks = [dict(type='RobustTestHook', attack=dict(type='PGD', eps=4, step_size=1, steps=50),
                          defense=dict(type='EquivariancePurifier'))]
 """
+import itertools
 import json
 import os
 import os.path as osp
@@ -50,20 +51,34 @@ def titled(rgb, title):
     return np.concatenate([band, rgb], axis=0)
 
 
+_MISSING = object()
+
+
+def in_dataset_order(items, size=None):
+    """Every rank's per-image ``items`` in dataset order and each image once: mmengine's DefaultSampler deals the
+    images to the ranks in turn and repeats the first ones to give every rank as many, so, as mmengine's
+    ``collect_results`` does for the metrics, interleave the ranks' lists and cut them to the dataset's ``size``."""
+    ranks = all_gather_object(items)
+    ordered = [x for turn in itertools.zip_longest(*ranks, fillvalue=_MISSING) for x in turn if x is not _MISSING]
+    return ordered if size is None else ordered[:size]
+
+
 def per_image_metrics(prediction, sample, ignore_index=255):
     """The image's own figures. Segmentation: pixel accuracy, mIoU over the classes in the label or the prediction,
-    each of those classes' IoU (%) and its pixel areas [intersection, union] (what a dataset mIoU over several images,
-    or a worst case per image, is computed from). Detection: detections with score ≥ 0.3 and ground-truth boxes."""
+    each of those classes' IoU (%) and its pixel areas [intersection, union, label] (what a dataset's aAcc, mIoU and
+    mAcc over several images, or a worst case per image, are computed from). Detection: detections with score ≥ 0.3
+    and ground-truth boxes."""
     if 'pred_sem_seg' in prediction and 'gt_sem_seg' in sample:
         predicted, label = prediction.pred_sem_seg.data[0].cpu(), sample.gt_sem_seg.data[0].cpu()
         valid = label != ignore_index
         predicted, label = predicted[valid], label[valid]
         intersection, union = intersection_and_union(predicted, label)
         present = [int(c) for c in torch.nonzero(union).flatten()]
+        labelled = torch.bincount(label.flatten(), minlength=len(union))
         iou = {c: 100 * float(intersection[c] / union[c]) for c in present}
         return dict(aAcc=100 * float((predicted == label).float().mean()) if label.numel() else 0.0,
                     mIoU=float(np.mean(list(iou.values()))) if iou else 0.0, class_iou=iou,
-                    class_areas={c: [int(intersection[c]), int(union[c])] for c in present})
+                    class_areas={c: [int(intersection[c]), int(union[c]), int(labelled[c])] for c in present})
     if 'pred_instances' in prediction:
         return dict(detections=int((prediction.pred_instances.scores >= 0.3).sum()),
                     gt_boxes=len(sample.gt_instances) if 'gt_instances' in sample else None)
@@ -196,10 +211,11 @@ class RobustTestHook(Hook):
         sample.set_metainfo(dict(img_path=path))
 
     def after_test_epoch(self, runner, metrics=None):
-        # every rank's images (one list per rank; a single process is a world of one)
-        self.seconds = [s for rank in all_gather_object(self.seconds) for s in rank]
-        self.passes = [p for rank in all_gather_object(self.passes) for p in rank]
-        self.images = [i for rank in all_gather_object(self.images) for i in rank]
+        # every rank's images (a single process is a world of one), each image once
+        dataset = getattr(getattr(getattr(runner, 'test_loop', None), 'dataloader', None), 'dataset', None)
+        size = len(dataset) if dataset is not None else None
+        self.seconds, self.passes, self.images = (in_dataset_order(x, size)
+                                                  for x in (self.seconds, self.passes, self.images))
         if not is_main_process():
             return
         # the config dicts that were used (a program can rebuild them) and what they built
