@@ -329,6 +329,30 @@ def test_report_worst_case_per_image_includes_the_longer_runs_of_the_steps_sweep
     assert row[1:5] == ['1', '3', f'30.00 ({bpda}, 40 steps)', '**30.00**']
 
 
+def test_report_convergence_table_judges_each_doubling_against_the_noise_of_the_images(tmp_path):
+    """The attack-steps sweep's table: the grid's run at the attack's own steps, then each longer run with its change
+    and a bootstrap interval over images; "falls" only when every image says so, "flat" for the same predictions."""
+    from argparse import Namespace
+
+    from tools.robustness_report import convergence_table
+    bpda = 'bpda_eot1_linf_eps4_20steps'  # its own steps: 20
+    records = []
+    noise = [2, -2, 2, -2, 2, -2, 2, -2, 2, -2, -2, -2]  # some images rise, more fall: a change within noise
+    for sweep, steps, hits in (('grid', None, [8] * 12), ('attack_steps', 40, [5] * 12),
+                               ('attack_steps', 80, [5] * 12), ('attack_steps', 160, [5 + n for n in noise])):
+        path = tmp_path / f'{steps}.jsonl'
+        path.write_text(''.join(json.dumps(dict(img_path=f'{i}.png', metrics=dict(
+            aAcc=0.0, class_areas={i % 3: [hit + i % 2, 10, 10]}))) + '\n' for i, hit in enumerate(hits)))
+        records.append(dict(sweep=sweep, attack=bpda, defense='d', attack_opts={} if steps is None else dict(steps=steps),
+                            per_image=path.name))
+    rows = [line.split(' | ') for line in convergence_table(Namespace(work_dir=str(tmp_path)), records)[2:]]
+    assert [row[3] for row in rows] == ['20', '40', '80', '160'] and rows[0][4] == '85.00'
+    assert rows[1][4:] == ['55.00', '-30.00', '[-30.00, -30.00]', 'falls |']
+    assert rows[2][5:] == ['+0.00', '[+0.00, +0.00]', 'flat within noise |']
+    low, high = (float(v) for v in rows[3][6].strip('[]').split(', '))
+    assert float(rows[3][5]) < 0 and low < 0 < high and rows[3][7] == 'flat within noise |'
+
+
 def test_headline_worst_adaptive_includes_the_longer_runs_of_the_steps_sweep():
     from tools.robustness_report import headline
 

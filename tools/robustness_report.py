@@ -285,6 +285,7 @@ def write_outputs(args, records):
         components.append('\n'.join(f'- `{short(n)}`: `{load_component(kind, n)}`' for n in names) or '- none')
     table = headline(records, key)
     worst = per_image_worst(args, records)
+    converging = convergence_table(args, records)
     with open(osp.join(args.work_dir, 'report.md'), 'w') as f:
         f.write(f'# Robustness report\n\nConfig `{args.config}`, checkpoint `{args.checkpoint}`'
                 f'{f", first {args.num_images} images" if args.num_images else ""}. Each cell is one '
@@ -294,9 +295,11 @@ def write_outputs(args, records):
                 + ('## Worst case per image\n\nEvery attack against a defense (non-adaptive images sent through '
                    'it, adaptive attacks), per image the worst prediction, against the worst single attack on the '
                    'same images.\n\n' + '\n'.join(worst) + '\n\n' if worst else '')
+                + ('## Convergence\n\nThe attack-steps sweep: each step count against the one before on the same '
+                   'images.\n\n' + '\n'.join(converging) + '\n\n' if converging else '')
                 + '## Attacks\n\n' + components[0] + '\n\n## Defenses\n\n' + components[1] + '\n\n## Cells\n\n'
                 + '\n'.join(lines) + '\n\n' + ''.join(f'![{p}]({p})\n' for p in plots))
-    return (table + [''] if table else []) + (worst + [''] if worst else []) + lines
+    return [line for part in (table, worst, converging) if part for line in part + ['']] + lines
 
 
 def headline(records, key):
@@ -357,6 +360,51 @@ def add_areas(total, areas):
         intersection[c] = intersection.get(c, 0) + i
         union[c] = union.get(c, 0) + u
     return intersection, union
+
+
+def areas_miou(per_image, images):
+    """mIoU (%) over ``images`` (repeats count again) from their per-image class areas."""
+    total = ({}, {})
+    for image in images:
+        total = add_areas(total, per_image[image]['class_areas'])
+    return miou_of(*total)
+
+
+def convergence_table(args, records, resamples=2000):
+    """Segmentation: every (attack, defense) of the attack-steps sweep, its mIoU at each step count (the grid's run at
+    the attack's own steps included) and the change from the step count before, with a 95 % bootstrap interval over
+    the images (the same resampled images for both runs): "falls" when the whole interval lies below 0, so that
+    "does not fall further with 2× more steps" is judged against the noise of a few images. Empty without per-image
+    class areas."""
+    swept = {(r['attack'], r['defense']) for r in records if r['sweep'] == 'attack_steps'}
+    runs = {}
+    for r in records:
+        if r['sweep'] in ('grid', 'attack_steps') and (r['attack'], r['defense']) in swept:
+            steps = r['attack_opts'].get('steps', (load_component('attack', r['attack']) or {}).get('steps'))
+            runs.setdefault((r['attack'], r['defense']), {})[steps] = load_per_image(args, r)
+    rng = np.random.default_rng(0)
+    lines = []
+    for (attack, defense), by_steps in runs.items():
+        cells = [(n, by_steps[n]) for n in sorted(by_steps)]
+        if any(not c or any('class_areas' not in m for m in c.values()) for _, c in cells):
+            continue
+        images = sorted(set.intersection(*(set(c) for _, c in cells)))
+        draws = [[images[i] for i in rng.integers(len(images), size=len(images))] for _ in range(resamples)]
+        for (before, earlier), (n, cell) in zip([(None, None)] + cells, cells):
+            row = [short(attack), short(defense), str(len(images)), str(n), f'{areas_miou(cell, images):.2f}']
+            if earlier is None:
+                row += ['', '', '']
+            else:
+                change = areas_miou(cell, images) - areas_miou(earlier, images)
+                low, high = np.percentile([areas_miou(cell, d) - areas_miou(earlier, d) for d in draws], [2.5, 97.5])
+                row += [f'{change:+.2f}', f'[{low:+.2f}, {high:+.2f}]',
+                        'falls' if high < 0 else 'rises' if low > 0 else 'flat within noise']
+            lines.append('| ' + ' | '.join(row) + ' |')
+    if not lines:
+        return []
+    header = ['attack', 'defense', 'images', 'steps', 'mIoU', 'change from the steps before',
+              '95 % interval (bootstrap over images)', 'verdict']
+    return ['| ' + ' | '.join(header) + ' |', '|' + '---|' * len(header)] + lines
 
 
 def per_image_worst(args, records):
