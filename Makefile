@@ -39,8 +39,8 @@ publish = rm -rf docs/robustness/$(1)/cells && mkdir -p docs/robustness/$(1) && 
 # The headline: every defense (the fast preset, the invariance and rotation baselines at its budget, random noise)
 # against PGD, the SEA-style ensemble and the adaptive attacks on the same 20 images, with the sanity sweeps
 # (ε = 32/255, and 2× and 4× the steps of BPDA + APGD with one and with 4 draws per step, on the fast preset and
-# random noise); the COCO-format detector against PGD, APGD and the adaptive attacks on 20 images. About 4.5 h
-# here, resumable.
+# random noise); the COCO-format detector against PGD, APGD and the adaptive attacks on 20 images. About 5.5 h
+# here, resumable: cell by cell and, in shards of 4 images, within a Cityscapes cell.
 HEADLINE_ATTACKS := none pgd_linf_eps4_50steps sea_linf_eps4_100steps equivariance_aware_pgd_linf_eps4_50steps \
 	bpda_apgd_eot1_linf_eps4_50steps sea_bpda_eot1_linf_eps4_25steps bpda_apgd_eot4_linf_eps4_50steps
 ROTATION_FAST := configs/demo/defenses/rotation_fast_fcn_r18-d8_synthetic-cityscapes.py
