@@ -235,7 +235,7 @@ def test_robustness_json_is_written_by_rank_0_only(segmentor, tmp_path, monkeypa
     from mmequi.hooks import RobustTestHook, robust_test_hook
     hook = RobustTestHook(attack=FAST_ATTACK)
     hook.model = wrap(segmentor, attack=FAST_ATTACK)
-    hook.seconds = [dict(attack=1.0)]
+    hook.seconds, hook.images = [dict(attack=1.0)], [dict(img_path='a.png')]
     runner = SimpleNamespace(log_dir=str(tmp_path), logger=SimpleNamespace(info=lambda *a: None))
     monkeypatch.setattr(robust_test_hook, 'is_main_process', lambda: False)
     hook.after_test_epoch(runner, {'mIoU': 1.0})

@@ -154,8 +154,10 @@ class RobustTestHook(Hook):
                            f'feature={self.model.feature!r}, seed={self.model.seed}')
 
     def after_test_iter(self, runner, batch_idx, data_batch=None, outputs=None):
-        self.seconds += [sample.robust_seconds for sample in outputs or [] if 'robust_seconds' in sample]
-        self.passes += [sample.robust_passes for sample in outputs or [] if sample.get('robust_passes')]
+        # one entry per image, empty where there is nothing to count (the distributed cut in after_test_epoch is by
+        # position)
+        self.seconds += [sample.get('robust_seconds') or {} for sample in outputs or []]
+        self.passes += [sample.get('robust_passes') or {} for sample in outputs or []]
         self.images += [self.image_record(sample) for sample in outputs or []]
         if self.paint_inputs and outputs:  # the metrics have read the samples already; the painters come next
             for sample in outputs:
@@ -226,11 +228,12 @@ class RobustTestHook(Hook):
             f.writelines(json.dumps(record, default=str) + '\n' for record in self.images)
         seconds = {key: float(np.mean([s[key] for s in self.seconds if key in s]))
                    for key in ('attack', 'defense') if any(key in s for s in self.seconds)}
-        passes = {key: float(np.mean([p[key] for p in self.passes])) for key in self.passes[0]} if self.passes else {}
+        counted = [p for p in self.passes if p]
+        passes = {key: float(np.mean([p[key] for p in counted])) for key in counted[0]} if counted else {}
         out = osp.join(runner.log_dir, 'robustness.json')
         with open(out, 'w') as f:
             json.dump(dict(settings=settings, metrics={k: float(v) for k, v in (metrics or {}).items()},
-                           seconds_per_image=seconds, passes_per_image=passes, images=len(self.seconds),
+                           seconds_per_image=seconds, passes_per_image=passes, images=len(self.images),
                            peak_memory=peak_memory(self.model)),
                       f, indent=2, default=str)
         runner.logger.info(f'robustness results written to {out}')
