@@ -38,8 +38,8 @@ publish = rm -rf docs/robustness/$(1)/cells && mkdir -p docs/robustness/$(1) && 
 	(cd work_dirs/report/$(1) && find cells -name per_image.jsonl -exec cp --parents {} ../../../docs/robustness/$(1)/ \;)
 # The headline: every defense (the fast preset, the invariance and rotation baselines at its budget, random noise)
 # against PGD, the SEA-style ensemble and the adaptive attacks on the same 20 images, with the sanity sweeps
-# (ε = 32/255, and 2× and 4× the steps of BPDA + APGD with one and with 4 draws per step, on the fast preset and
-# random noise); the COCO-format detector against PGD, APGD and the adaptive attacks on 20 images. About 5.5 h
+# (ε = 32/255, and 2×, 4× and 8× the steps of BPDA + APGD with one and with 4 draws per step, on the fast preset and
+# random noise); the COCO-format detector against PGD, APGD and the adaptive attacks on 20 images. About 9 h
 # here, resumable: cell by cell and, in shards of 4 images, within a Cityscapes cell.
 HEADLINE_ATTACKS := none pgd_linf_eps4_50steps sea_linf_eps4_100steps equivariance_aware_pgd_linf_eps4_50steps \
 	bpda_apgd_eot1_linf_eps4_50steps sea_bpda_eot1_linf_eps4_25steps bpda_apgd_eot4_linf_eps4_50steps
@@ -51,7 +51,7 @@ headline: data
 	$(REPORT) --work-dir work_dirs/report/cityscapes-headline-20 --num-images 20 --attacks $(HEADLINE_ATTACKS) \
 		--defenses $(HEADLINE_DEFENSES) --skip equivariance_aware_pgd_linf_eps4_50steps:random_noise --shard-images 4 \
 		--sweep-attack bpda_apgd_eot1_linf_eps4_50steps --sweep-defense equivariance_fast \
-		--sweep-defenses equivariance_fast random_noise --eps 32 --attack-steps 100 200 \
+		--sweep-defenses equivariance_fast random_noise --eps 32 --attack-steps 100 200 400 \
 		--convergence-attacks bpda_apgd_eot1_linf_eps4_50steps bpda_apgd_eot4_linf_eps4_50steps
 	$(PYTHON) tools/robustness_report.py $(DEMO_COCO) --work-dir work_dirs/report/coco-headline-20 --num-images 20 \
 		--attacks $(COCO_ATTACKS) --defenses none equivariance_fast random_noise \
