@@ -212,11 +212,9 @@ def merged_metrics(lines, keys):
     if unknown or any(a is None or any(len(v) < 3 for v in a.values()) for a in areas):
         raise ValueError(f'--shard-images: cannot merge {unknown or "per-image records without label areas"} from '
                          'per-image records (sharding supports segmentation: mIoU, aAcc, mAcc)')
-    totals = [{}, {}, {}]  # intersection, union, label per class
+    totals = ({}, {}, {})  # intersection, union, label per class
     for image in areas:
-        for c, per_class in image.items():
-            for total, area in zip(totals, per_class):
-                total[c] = total.get(c, 0) + area
+        totals = add_areas(totals, image)
     intersection, union, label = totals
     metrics = dict(aAcc=100 * sum(intersection.values()) / sum(label.values()),
                    mIoU=miou_of(intersection, union),
@@ -355,11 +353,13 @@ def miou_of(intersection, union):
 
 
 def add_areas(total, areas):
-    intersection, union = dict(total[0]), dict(total[1])
-    for c, (i, u, *_) in areas.items():  # [intersection, union(, label)]
-        intersection[c] = intersection.get(c, 0) + i
-        union[c] = union.get(c, 0) + u
-    return intersection, union
+    """``total`` (one {class: area} per kind of area) plus one image's {class: [intersection, union(, label)]}; as
+    many kinds as ``total`` has."""
+    total = tuple(dict(t) for t in total)
+    for c, per_class in areas.items():
+        for t, area in zip(total, per_class):
+            t[c] = t.get(c, 0) + area
+    return total
 
 
 def areas_miou(per_image, images):
@@ -586,8 +586,9 @@ def main(argv=None):
     if args.shard_images is not None and (args.shard_images < 1 or not args.num_images):
         parser.error(f'--shard-images {args.shard_images}: needs a positive shard size and --num-images (the '
                      'images to split)')
-    if args.shard_images and unmergeable(load_config(args.config)):
-        parser.error(f'--shard-images: {args.config}: {unmergeable(load_config(args.config))}; shards are merged from '
+    why = args.shard_images and unmergeable(load_config(args.config))
+    if why:
+        parser.error(f'--shard-images: {args.config}: {why}; shards are merged from '
                      'per-image segmentation records (aAcc, mIoU, mAcc; a detector\'s mAP is not)')
     if args.nproc < 1:
         parser.error(f'--nproc {args.nproc}: needs at least one process')
