@@ -353,6 +353,26 @@ def test_report_convergence_table_judges_each_doubling_against_the_noise_of_the_
     assert float(rows[3][5]) < 0 and low < 0 < high and rows[3][7] == 'flat within noise |'
 
 
+def test_report_convergence_table_gives_a_detectors_change_without_an_interval(tmp_path):
+    """mAP is not a sum over images: the detector's rows give each step count's mAP and its change, and say that no
+    interval was computed instead of judging the change."""
+    from argparse import Namespace
+
+    from tools.robustness_report import convergence_table
+    bpda = 'bpda_eot1_linf_eps4_20steps'
+    records = []
+    for sweep, steps, value in (('grid', None, 0.687), ('attack_steps', 40, 0.674), ('attack_steps', 80, 0.652)):
+        path = tmp_path / f'{steps}.jsonl'
+        path.write_text(json.dumps(dict(img_path='0.jpg', metrics=dict(detections=3, gt_boxes=2))) + '\n')
+        records.append(dict(sweep=sweep, attack=bpda, defense='d', attack_opts={} if steps is None else dict(steps=steps),
+                            per_image=path.name, images=20, metrics={'coco/bbox_mAP': value}))
+    lines = convergence_table(Namespace(work_dir=str(tmp_path)), records)
+    assert lines[0].split(' | ')[4] == 'coco/bbox_mAP'
+    rows = [line.split(' | ') for line in lines[2:]]
+    assert [row[2:5] for row in rows] == [['20', '20', '0.687'], ['20', '40', '0.674'], ['20', '80', '0.652']]
+    assert rows[2][5:] == ['-0.022', '–', 'no interval: coco/bbox_mAP is not a sum over images |']
+
+
 def test_headline_worst_adaptive_includes_the_longer_runs_of_the_steps_sweep():
     from tools.robustness_report import headline
 
@@ -364,3 +384,14 @@ def test_headline_worst_adaptive_includes_the_longer_runs_of_the_steps_sweep():
                record('attack_steps', bpda, 'random_noise', 40.0, steps=40)]
     row = headline(records, 'mIoU')[2].split(' | ')
     assert row[-2:] == [f'40.00 ({bpda}, 40 steps)', '40.00 |']
+
+
+def test_headline_gives_a_detectors_map_to_three_decimals():
+    """mAP lies in [0, 1]: two decimals would hide the 0.022 one doubling of the steps takes (0.636 -> 0.614)."""
+    from tools.robustness_report import headline
+    bpda = 'bpda_eot1_linf_eps4_20steps'
+    records = [dict(sweep=s, attack=a, defense=d, attack_opts=o, metrics={'coco/bbox_mAP': v}) for s, a, d, o, v in (
+        ('grid', 'none', 'none', {}, 0.844), ('grid', 'none', 'd', {}, 0.818), ('grid', bpda, 'd', {}, 0.636),
+        ('attack_steps', bpda, 'd', dict(steps=40), 0.614))]
+    row = headline(records, 'coco/bbox_mAP')[2].split(' | ')
+    assert row[1:3] == ['0.844', '0.818'] and row[-2:] == [f'0.614 ({bpda}, 40 steps)', '0.614 |']

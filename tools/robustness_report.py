@@ -240,6 +240,11 @@ def run_cells(args, cells):
     return records
 
 
+def decimals(key):
+    """Decimals a table gives the task metric: mIoU is in %, a detector's mAP in [0, 1]."""
+    return 2 if key == 'mIoU' else 3
+
+
 def task_metric(record):
     return next((k, record['metrics'][k]) for k in TASK_KEYS if k in record['metrics'])
 
@@ -322,8 +327,10 @@ def headline(records, key):
     header += ['worst adaptive attack', 'worst of all']
     lines = ['| ' + ' | '.join(header) + ' |', '|' + '---|' * len(header)]
 
+    digits = decimals(key)
+
     def cell(a, d):
-        return f'{metric[a, d]:.2f}' if (a, d) in metric else '-'
+        return f'{metric[a, d]:.{digits}f}' if (a, d) in metric else '-'
 
     for d in defenses:
         row = [short(d), cell('none', 'none'), cell('none', d)]
@@ -331,9 +338,9 @@ def headline(records, key):
             row += [cell(a, 'none'), cell(a, d)]
         tried = [(metric[a, d], short(a)) for a in adaptive if (a, d) in metric] + longer.get(d, [])
         worst = min(tried) if tried else None
-        row.append(f'{worst[0]:.2f} ({worst[1]})' if worst else 'not measured')
+        row.append(f'{worst[0]:.{digits}f} ({worst[1]})' if worst else 'not measured')
         everything = [metric[a, d] for a in plain + adaptive if (a, d) in metric] + [v for v, _ in longer.get(d, [])]
-        row.append(f'{min(everything):.2f}' if everything else '-')
+        row.append(f'{min(everything):.{digits}f}' if everything else '-')
         lines.append('| ' + ' | '.join(row) + ' |')
     return lines
 
@@ -371,38 +378,49 @@ def areas_miou(per_image, images):
 
 
 def convergence_table(args, records, resamples=2000):
-    """Segmentation: every (attack, defense) of the attack-steps sweep, its mIoU at each step count (the grid's run at
-    the attack's own steps included) and the change from the step count before, with a 95 % bootstrap interval over
-    the images (the same resampled images for both runs): "falls" when the whole interval lies below 0, so that
-    "does not fall further with 2× more steps" is judged against the noise of a few images. Empty without per-image
-    class areas."""
+    """Every (attack, defense) of the attack-steps sweep, its metric at each step count (the grid's run at the
+    attack's own steps included) and the change from the step count before. Segmentation, with per-image class
+    areas: a 95 % bootstrap interval over the images (the same resampled images for both runs), "falls" when the whole
+    interval lies below 0, so that "does not fall further with 2× more steps" is judged against the noise of a few
+    images. Otherwise (a detector's mAP is not a sum over images; cells without class areas) the change alone."""
     swept = {(r['attack'], r['defense']) for r in records if r['sweep'] == 'attack_steps'}
     runs = {}
     for r in records:
         if r['sweep'] in ('grid', 'attack_steps') and (r['attack'], r['defense']) in swept:
             steps = r['attack_opts'].get('steps', (load_component('attack', r['attack']) or {}).get('steps'))
-            runs.setdefault((r['attack'], r['defense']), {})[steps] = load_per_image(args, r)
+            runs.setdefault((r['attack'], r['defense']), {})[steps] = r
+    if not runs:
+        return []
+    key = next((task_metric(r)[0] for by in runs.values() for r in by.values() if 'metrics' in r), 'mIoU')
+    digits = decimals(key)
     rng = np.random.default_rng(0)
     lines = []
     for (attack, defense), by_steps in runs.items():
-        cells = [(n, by_steps[n]) for n in sorted(by_steps)]
-        if any(not c or any('class_areas' not in m for m in c.values()) for _, c in cells):
-            continue
-        images = sorted(set.intersection(*(set(c) for _, c in cells)))
-        draws = [[images[i] for i in rng.integers(len(images), size=len(images))] for _ in range(resamples)]
-        for (before, earlier), (n, cell) in zip([(None, None)] + cells, cells):
-            row = [short(attack), short(defense), str(len(images)), str(n), f'{areas_miou(cell, images):.2f}']
-            if earlier is None:
+        records_by_steps = [(n, by_steps[n]) for n in sorted(by_steps)]
+        cells = [(n, load_per_image(args, r)) for n, r in records_by_steps]
+        with_areas = all(c and all('class_areas' in m for m in c.values()) for _, c in cells)
+        if with_areas:
+            images = sorted(set.intersection(*(set(c) for _, c in cells)))
+            draws = [[images[i] for i in rng.integers(len(images), size=len(images))] for _ in range(resamples)]
+            values = [areas_miou(c, images) for _, c in cells]
+            counts = [len(images)] * len(cells)
+        else:
+            values = [r['metrics'][key] for _, r in records_by_steps]
+            counts = [r.get('images', r.get('num_images', '')) for _, r in records_by_steps]
+        for i, ((n, cell), value) in enumerate(zip(cells, values)):
+            row = [short(attack), short(defense), str(counts[i]), str(n), f'{value:.{digits}f}']
+            if i == 0:
                 row += ['', '', '']
-            else:
-                change = areas_miou(cell, images) - areas_miou(earlier, images)
+            elif with_areas:
+                earlier = cells[i - 1][1]
                 low, high = np.percentile([areas_miou(cell, d) - areas_miou(earlier, d) for d in draws], [2.5, 97.5])
-                row += [f'{change:+.2f}', f'[{low:+.2f}, {high:+.2f}]',
+                row += [f'{value - values[i - 1]:+.{digits}f}', f'[{low:+.{digits}f}, {high:+.{digits}f}]',
                         'falls' if high < 0 else 'rises' if low > 0 else 'flat within noise']
+            else:
+                why = 'cells without per-image class areas' if key == 'mIoU' else f'{key} is not a sum over images'
+                row += [f'{value - values[i - 1]:+.{digits}f}', '–', f'no interval: {why}']
             lines.append('| ' + ' | '.join(row) + ' |')
-    if not lines:
-        return []
-    header = ['attack', 'defense', 'images', 'steps', 'mIoU', 'change from the steps before',
+    header = ['attack', 'defense', 'images', 'steps', key, 'change from the steps before',
               '95 % interval (bootstrap over images)', 'verdict']
     return ['| ' + ' | '.join(header) + ' |', '|' + '---|' * len(header)] + lines
 
