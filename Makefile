@@ -4,7 +4,7 @@ PIP := $(PYTHON) -m pip
 PYTEST_ARGS ?=
 DEMO_ARGS ?=
 
-.PHONY: install deps data demo headline report benchmark test clean
+.PHONY: install deps data demo headline report benchmark test break-check clean
 
 # Installs only when something is missing (tools/check_env.py decides; a no-op takes a second).
 install:
@@ -18,6 +18,9 @@ deps:
 	$(PIP) install "torch>=2.1,<2.14" "setuptools>=77.0.3,<81" wheel
 	MMCV_WITH_OPS=1 $(PIP) install --no-build-isolation "mmcv==2.1.0"
 	$(PIP) install --no-build-isolation -e ".[tests]"
+	# Tests only: torchattacks' PGD, MIM and APGD are the references the attacks are compared with. Without its
+	# dependencies: it pins an old requests and pulls torchvision (and with it another torch); its attacks need neither.
+	$(PIP) install --no-deps "torchattacks==3.5.1"
 	$(PYTHON) tools/check_env.py
 
 data: install
@@ -94,6 +97,10 @@ benchmark: data
 
 test: install
 	$(PYTHON) -m pytest tests $(PYTEST_ARGS)
+
+# One-line bugs applied one at a time (in a copy of the checkout): every one must make its tests fail.
+break-check: install
+	$(PYTHON) tools/dev/break_check.py
 
 clean:
 	rm -rf work_dirs .pytest_cache .hypothesis

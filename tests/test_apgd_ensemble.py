@@ -75,6 +75,19 @@ def test_apgd_halves_its_step_and_converges_inside_the_ball():
     assert (apgd - target).abs().max() < 0.1 < (pgd - target).abs().max()
 
 
+def test_progressive_radius_runs_its_first_stages_in_the_larger_balls():
+    """radii (2, 1): the first half of the steps may go up to 2ε from the image, the rest stays within ε."""
+    images = images_like(1, 6, 6, 3)
+    seen = []
+
+    def objective(x):
+        seen.append((x - images).abs().amax().item())
+        return (x * torch.linspace(-1, 1, x.numel()).view_as(x)).flatten(1).sum(1)
+    adv = APGD(eps=4, steps=10, radii=(2.0, 1.0), radius_fractions=(0.5, 0.5)).perturb(images, objective, seeded(0))
+    assert max(seen[:5]) > 4 + 1e-3 and max(seen[:5]) <= 8 + 1e-4
+    assert max(seen[6:]) <= 4 + 1e-4 and (adv - images).abs().max() <= 4 + 1e-4
+
+
 def test_apgd_on_a_linear_objective_reaches_the_box_corner():
     # On a linear loss every step raises it: APGD goes straight to the box corner (as PGD does).
     weights = torch.randn(1, 3, 5, 6, generator=seeded(0))
@@ -102,8 +115,8 @@ def _reference_losses(logits, labels, valid):
 
 
 def test_segmentation_losses_match_their_formulas():
-    logits = torch.randn(2, 5, 6, 7, generator=seeded(0)) * 3
-    labels = torch.randint(0, 5, (2, 6, 7), generator=seeded(1))
+    logits = torch.randn(2, 8, 6, 7, generator=seeded(0)) * 3
+    labels = torch.randint(0, 5, (2, 6, 7), generator=seeded(1))  # classes 5–7 in no label: balanced CE skips them
     labels[:, 0] = 255
     valid = labels != 255
     for name, value in _reference_losses(logits[1], labels[1], valid[1]).items():

@@ -7,6 +7,7 @@ import sys
 REQUIRED = {  # distribution -> version prefix that must match
     'torch': '', 'mmcv': '2.1.', 'mmengine': '0.10.7', 'mmsegmentation': '1.2.2', 'mmdet': '3.3.0',
     'ftfy': '', 'regex': '', 'pycocotools': '', 'matplotlib': '', 'pytest': '', 'hypothesis': '', 'mmequi': '',
+    'torchattacks': '3.5.',  # tests only: the reference implementations of PGD, MIM and APGD
 }
 
 

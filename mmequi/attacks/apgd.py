@@ -110,7 +110,9 @@ class APGD(Attack):
         previous_delta, previous_value = delta.clone(), value.clone()
         marks, last_mark = set(checkpoints(steps)), 0
         raised = torch.zeros_like(value)  # steps since the last checkpoint that raised the loss
-        halved_last = torch.zeros_like(value, dtype=torch.bool)
+        # All True, as the reference implementation (auto-attack's reduced_last_check): "no improvement since the last
+        # checkpoint" cannot fire at the first checkpoint.
+        halved_last = torch.ones_like(value, dtype=torch.bool)
         best_at_mark = best_value.clone()
         for k in range(1, steps + 1):
             grad = grad * valid

@@ -1,0 +1,273 @@
+"""Break the code on purpose, one line at a time, and check that a test notices (DEVELOPERS standard: a test must
+fail when the thing it tests is broken).
+
+Each entry of ``BREAKS`` replaces one exact piece of text of the attack, defense, transform, wrapper or metric code by
+a small, realistic bug and names the tests that must catch it. The check copies the checkout (tracked and untracked,
+not ignored files) to a temporary folder, applies one break at a time there, runs the named tests with pytest and
+restores the file: the checkout itself is never edited. A break *survives* when its tests pass; the run exits 1 if
+any break survived or could not be applied.
+
+New attack or defense code adds its breaks here (``tests/test_break_list.py`` checks that every ``old`` text still
+occurs exactly once in its file and that every named test exists).
+
+Usage::
+
+    python tools/dev/break_check.py              # every break (about 10 min on 2 cores)
+    python tools/dev/break_check.py --list       # the breaks, numbered
+    python tools/dev/break_check.py -k 'apgd|dag'  # the breaks whose name matches
+"""
+import argparse
+import os
+import os.path as osp
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from typing import NamedTuple, Tuple
+
+ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
+
+
+class Break(NamedTuple):
+    name: str
+    path: str  # relative to the repository root
+    old: str  # occurs exactly once in ``path``
+    new: str
+    tests: Tuple[str, ...]  # pytest node ids (relative to the root) that must fail
+
+
+T_REF = 'tests/test_reference_attacks.py'
+T_BUG = 'tests/test_bug_classes.py'
+T_ATT = 'tests/test_attacks.py'
+T_APGD = 'tests/test_apgd_ensemble.py'
+T_ADA = 'tests/test_adaptive_attacks.py'
+T_SEG = 'tests/test_seg_robust.py'
+T_DET = 'tests/test_det_robust.py'
+T_TRF = 'tests/test_equivariance_transforms.py'
+T_LOSS = 'tests/test_equivariance_loss.py'
+T_PUR = 'tests/test_purifier.py'
+
+BREAKS = [
+    # ---- the shared loop (mmequi/loop.py) -------------------------------------------------------------------------
+    Break('loop: L2 projection puts deltas inside the ball onto the sphere', 'mmequi/loop.py',
+          "per_image_norm(delta, 2).clamp_min(_TINY)).clamp(max=1.0)", "per_image_norm(delta, 2).clamp_min(_TINY))",
+          (T_REF, T_BUG)),
+    Break('loop: L2 step normalised over the batch', 'mmequi/loop.py',
+          "self.step_size * direction / per_image_norm(direction, 2).clamp_min(_TINY)",
+          "self.step_size * direction / direction.norm(p=2).clamp_min(_TINY)", (T_REF, T_BUG)),
+    Break('loop: L-inf step descends', 'mmequi/loop.py',
+          "return delta + self.step_size * direction.sign()", "return delta - self.step_size * direction.sign()",
+          (T_REF, T_ATT)),
+    Break('loop: L-inf projection onto twice the box', 'mmequi/loop.py',
+          "return delta.clamp(-self.eps, self.eps)", "return delta.clamp(-2 * self.eps, 2 * self.eps)", (T_ATT,)),
+    Break('loop: direction from the gradient outside the valid region', 'mmequi/loop.py',
+          "direction = self.direction(grad * valid, step, state, generator)",
+          "direction = self.direction(grad, step, state, generator)", (T_BUG,)),
+    Break('loop: pixels left out of range', 'mmequi/loop.py',
+          "delta = (images + delta).clamp(*self.pixel_range) - images\n", "delta = delta\n", (T_ATT,)),
+    Break('loop: padding perturbed', 'mmequi/loop.py', "        return delta * valid\n", "        return delta\n",
+          (T_ATT,)),
+    Break('loop: one-sided L-inf random start', 'mmequi/loop.py',
+          "return (2 * random_tensor('uniform', images.shape, images, generator) - 1) * self.eps",
+          "return random_tensor('uniform', images.shape, images, generator) * self.eps", (T_REF, T_BUG)),
+    Break('loop: L2 random start always on the sphere', 'mmequi/loop.py',
+          "radius = random_tensor('uniform', (images.shape[0], 1, 1, 1), images, generator) * self.eps",
+          "radius = self.eps", (T_REF, T_BUG)),
+    # ---- MIM, APGD --------------------------------------------------------------------------------------------------
+    Break('mim: momentum reset every step', 'mmequi/attacks/mim.py',
+          "state['momentum'] = self.momentum * state['momentum'] + normalised if 'momentum' in state else normalised",
+          "state['momentum'] = normalised", (T_REF, T_ATT)),
+    Break('mim: L2 instead of L1 normalisation', 'mmequi/attacks/mim.py',
+          "normalised = grad / per_image_norm(grad, 1).clamp_min(1e-12)",
+          "normalised = grad / per_image_norm(grad, 2).clamp_min(1e-12)", (T_REF, T_ATT)),
+    Break('apgd: halving condition reversed', 'mmequi/attacks/apgd.py',
+          "few_raises = raised <= self.rho * (k - last_mark)", "few_raises = raised >= self.rho * (k - last_mark)",
+          (T_REF, T_APGD)),
+    Break('apgd: momentum term with the wrong sign', 'mmequi/attacks/apgd.py',
+          "(1 - alpha) * (delta - previous_delta)", "(1 - alpha) * (previous_delta - delta)", (T_REF, T_APGD)),
+    Break('apgd: no restart from the best point after a halving', 'mmequi/attacks/apgd.py',
+          "delta = torch.where(halve.view(shape), best, delta)", "delta = delta", (T_REF, T_APGD)),
+    Break("apgd: restart with the current point's gradient", 'mmequi/attacks/apgd.py',
+          "grad = torch.where(halve.view(shape), best_grad, grad)", "grad = grad", (T_REF, T_APGD)),
+    Break("apgd: the best point's gradient never recorded", 'mmequi/attacks/apgd.py',
+          "best_grad = torch.where(better.view(shape), grad, best_grad)", "best_grad = best_grad", (T_REF, T_APGD)),
+    Break('apgd: momentum on the first step', 'mmequi/attacks/apgd.py',
+          "alpha = self.alpha if k > 1 else 1.0", "alpha = self.alpha", (T_REF, T_APGD)),
+    Break('apgd: first step eps instead of 2 eps', 'mmequi/attacks/apgd.py',
+          "eta = images.new_full((images.shape[0],), 2 * self.eps)",
+          "eta = images.new_full((images.shape[0],), self.eps)", (T_REF, T_APGD)),
+    Break('apgd: the last iterate instead of the best', 'mmequi/attacks/apgd.py',
+          "best = torch.where(better.view(shape), delta, best)", "best = delta", (T_REF, T_APGD)),
+    Break('apgd: halving condition without the stuck rule', 'mmequi/attacks/apgd.py',
+          "halve = few_raises | stuck", "halve = few_raises", (T_REF, T_APGD)),
+    Break('apgd: no-improvement rule armed at the first checkpoint', 'mmequi/attacks/apgd.py',
+          "halved_last = torch.ones_like(value, dtype=torch.bool)",
+          "halved_last = torch.zeros_like(value, dtype=torch.bool)", (T_REF,)),
+    Break('apgd: radius stages ignored', 'mmequi/attacks/apgd.py',
+          "self.eps = eps * radius  # project()", "self.eps = eps  # project()", (T_APGD,)),
+    # ---- segmentation losses, SegPGD, the SEA-style ensemble --------------------------------------------------------
+    Break('seg loss: CosPGD weight differentiated', 'mmequi/attacks/seg_losses.py',
+          "cosine = (label_p / probabilities.norm(dim=1).clamp_min(1e-12)).detach()",
+          "cosine = (label_p / probabilities.norm(dim=1).clamp_min(1e-12))", (T_APGD,)),
+    Break('seg loss: masked CE keeps the wrong pixels', 'mmequi/attacks/seg_losses.py',
+          "correct = (logits.argmax(1) == labels) & valid\n    return (_ce(logits, labels, valid) * correct)",
+          "correct = valid\n    return (_ce(logits, labels, valid) * correct)", (T_APGD,)),
+    Break('seg loss: balanced CE over all classes, not those present', 'mmequi/attacks/seg_losses.py',
+          "present = (counts > 0).sum(1).clamp_min(1).to(ce.dtype)",
+          "present = ce.new_full((ce.shape[0],), float(logits.shape[1]))", (T_APGD,)),
+    Break('seg loss: JS divergence without its second half', 'mmequi/attacks/seg_losses.py',
+          "+ 0.5 * torch.log(2 / (1 + p))", "+ 0.0 * torch.log(2 / (1 + p))", (T_APGD,)),
+    Break('segpgd: lambda runs to 1, not 1/2', 'mmequi/attacks/seg_losses.py',
+          "lam = progress / 2", "lam = progress", (T_ATT,)),
+    Break('ensemble: each image by its own mIoU, not the running total', 'mmequi/attacks/ensemble.py',
+          "scores = [self.miou(self._intersection + i, self._union + u) for i, u, _ in counts]",
+          "scores = [self.miou(i, u) for i, u, _ in counts]", (T_APGD, T_BUG)),
+    Break('ensemble: the least harmful candidate', 'mmequi/attacks/ensemble.py',
+          "best = int(torch.tensor(scores).argmin())", "best = int(torch.tensor(scores).argmax())", (T_APGD,)),
+    Break('ensemble: running total never updated', 'mmequi/attacks/ensemble.py',
+          "self._intersection += counts[best][0]", "self._intersection += 0", (T_APGD, T_BUG)),
+    Break('ensemble: adaptive candidates judged undefended', 'mmequi/attacks/ensemble.py',
+          "adv = context.defense.purify(adv, context.feature_fn, generator)", "adv = adv", (T_APGD,)),
+    # ---- DAG ---------------------------------------------------------------------------------------------------------
+    Break('dag: proposals already fooled still counted', 'mmequi/attacks/dag.py',
+          "active = scores.argmax(1) == labels", "active = torch.ones_like(labels, dtype=torch.bool)", (T_DET, T_BUG)),
+    Break('dag: adversarial label may be the true one', 'mmequi/attacks/dag.py',
+          "shift = torch.randint(1, max(classes, 2)", "shift = torch.randint(0, max(classes, 2)", (T_DET, T_BUG)),
+    Break('dag: margin reversed', 'mmequi/attacks/dag.py',
+          "(scores[index, adversarial] - scores[index, labels])", "(scores[index, labels] - scores[index, adversarial])",
+          (T_DET,)),
+    # ---- adaptive attacks ------------------------------------------------------------------------------------------
+    Break('equivariance-aware: the same views at every step', 'mmequi/attacks/adaptive.py',
+          "return self._defense_objective(adv, self._feature_fn, self._generator)",
+          "return self._defense_objective(adv, self._feature_fn, "
+          "type(self._generator)().manual_seed(self._generator.initial_seed()))", (T_ADA, T_BUG)),
+    Break('equivariance-aware: lowers the defense objective', 'mmequi/attacks/adaptive.py',
+          "return super().loss(objective, adv, step) + self.lam * self.defense_term(adv)",
+          "return super().loss(objective, adv, step) - self.lam * self.defense_term(adv)", (T_ADA,)),
+    Break('bpda: one EOT draw', 'mmequi/attacks/adaptive.py',
+          "for _ in range(self.eot)) / self.eot", "for _ in range(1)) / self.eot", (T_ADA,)),
+    Break('bpda: forward skips the purifier', 'mmequi/attacks/adaptive.py',
+          "return adv + (purified - adv).detach()", "return adv + 0 * (purified - adv).detach()", (T_ADA,)),
+    # ---- transforms and the equivariance score ---------------------------------------------------------------------
+    Break("colour jitter: contrast blends towards the mean of the channels, not of the grey image",
+          'mmequi/equivariance/transforms.py',
+          "(1 - params['contrast']) * _gray(x).mean((1, 2, 3), keepdim=True)",
+          "(1 - params['contrast']) * x.mean((1, 2, 3), keepdim=True)", (T_TRF, T_BUG)),
+    Break('colour jitter: missing BGR -> RGB swap', 'mmequi/equivariance/transforms.py',
+          "        if self.channel_order == 'bgr':\n            rgb = rgb.flip(1)\n        ops",
+          "        ops", (T_TRF,)),
+    Break('colour jitter: grey weights in BGR order', 'mmequi/equivariance/transforms.py',
+          "_GRAY_RGB = (0.299, 0.587, 0.114)", "_GRAY_RGB = (0.114, 0.587, 0.299)", (T_TRF, T_BUG)),
+    Break('rotation: undone by rotating the same way again', 'mmequi/equivariance/transforms.py',
+          "back = rotate(features, -angle)", "back = rotate(features, angle)", (T_TRF,)),
+    Break('hflip: not undone', 'mmequi/equivariance/transforms.py',
+          "return resize(features.flip(-1), out_size), full_mask(features, out_size)",
+          "return resize(features, out_size), full_mask(features, out_size)", (T_TRF,)),
+    Break('compose: undone in application order', 'mmequi/equivariance/transforms.py',
+          "for (t, p), target in reversed(list(zip(steps, targets))):",
+          "for (t, p), target in list(zip(steps, targets)):", (T_TRF,)),
+    Break('score: masks ignored', 'mmequi/equivariance/loss.py',
+          "score = score + _pair_cosine(a, b, ma * mb)", "score = score + _pair_cosine(a, b, torch.ones_like(ma))",
+          (T_LOSS,)),
+    Break('score: mean over the wrong number of pairs', 'mmequi/equivariance/loss.py',
+          "score = score / (len(views) * (len(views) - 1) // 2 * len(reference))",
+          "score = score / (len(views) * (len(views) - 1) * len(reference))", (T_LOSS,)),
+    # ---- the purifier ------------------------------------------------------------------------------------------------
+    Break('purifier: descends the objective', 'mmequi/defenses/base.py',
+          "direction = grad / per_image_norm(grad, 2).clamp_min(1e-12)",
+          "direction = -grad / per_image_norm(grad, 2).clamp_min(1e-12)", (T_PUR,)),
+    Break('purifier: noise never annealed', 'mmequi/defenses/base.py',
+          "anneal = (self.steps - 1 - step) / self.steps", "anneal = 1.0", (T_PUR,)),
+    # ---- the wrappers ------------------------------------------------------------------------------------------------
+    Break('seg wrapper: padding not cropped from what the features see', 'mmequi/models/robust_model.py',
+          "return inputs[..., :pixels.shape[-2], :pixels.shape[-1]]", "return inputs", (T_SEG, T_BUG)),
+    Break('seg wrapper: padding offsets of the logits read in the wrong order', 'mmequi/models/seg_robust_model.py',
+          "left, right, top, bottom = meta.get(", "top, bottom, left, right = meta.get(", (T_SEG, T_BUG)),
+    Break('seg wrapper: logits not un-flipped', 'mmequi/models/seg_robust_model.py',
+          "if meta.get('flip'):", "if False:", (T_SEG, T_BUG)),
+    Break('det wrapper: ground-truth boxes scaled the wrong way', 'mmequi/models/det_robust_model.py',
+          "gt.bboxes.rescale_(scale)", "gt.bboxes.rescale_([1 / s for s in scale])", (T_DET, T_BUG)),
+    Break('wrapper: defended prediction made on the clean image', 'mmequi/models/robust_model.py',
+          "result = self.predict_pixels(pixels, sample)", "result = self.predict_pixels(stages['clean'], sample)",
+          (T_SEG, T_BUG)),
+    Break('wrapper: the clean image purified instead of the attacked one', 'mmequi/models/robust_model.py',
+          "pixels = stages['purified'] = self.defense.purify(pixels,",
+          "pixels = stages['purified'] = self.defense.purify(stages['clean'],", (T_SEG, T_BUG)),
+    # ---- metrics -----------------------------------------------------------------------------------------------------
+    Break('metric: ROC-AUC of the equivariance score in the wrong direction', 'mmequi/evaluation/equivariance_metric.py',
+          "metrics['auc_clean_vs_attacked'] = roc_auc([r['clean'] for r in results],\n"
+          "                                                       [r['attacked'] for r in results])",
+          "metrics['auc_clean_vs_attacked'] = roc_auc([r['attacked'] for r in results],\n"
+          "                                                       [r['clean'] for r in results])", (T_BUG,)),
+]
+
+
+def copy_checkout(target):
+    """The checkout's tracked and untracked (not ignored) files, as the tests see them."""
+    files = subprocess.run(['git', 'ls-files', '-co', '--exclude-standard', '-z'], cwd=ROOT, check=True,
+                           capture_output=True).stdout.decode().split('\0')
+    for name in filter(None, files):
+        source = osp.join(ROOT, name)
+        if osp.isfile(source):
+            os.makedirs(osp.dirname(osp.join(target, name)) or target, exist_ok=True)
+            shutil.copy2(source, osp.join(target, name))
+
+
+def check_break(item: Break, root: str, timeout: float) -> Tuple[str, float, str]:
+    """('caught' | 'SURVIVED' | 'not applied' | 'error', seconds, last output line) for one break in ``root``."""
+    path = osp.join(root, item.path)
+    with open(path) as f:
+        original = f.read()
+    if original.count(item.old) != 1:
+        return 'not applied', 0.0, f'the text occurs {original.count(item.old)} times in {item.path}'
+    tests = [t for t in item.tests if osp.exists(osp.join(root, t.split('::')[0]))]
+    if not tests:
+        return 'error', 0.0, f'none of its tests exists: {", ".join(item.tests)}'
+    start = time.perf_counter()
+    try:
+        with open(path, 'w') as f:
+            f.write(original.replace(item.old, item.new))
+        try:
+            run = subprocess.run([sys.executable, '-m', 'pytest', '-x', '-q', '-p', 'no:cacheprovider',
+                                  *tests], cwd=root, capture_output=True, text=True, timeout=timeout)
+        except subprocess.TimeoutExpired:
+            return 'error', time.perf_counter() - start, f'timed out after {timeout:.0f} s'
+    finally:
+        with open(path, 'w') as f:
+            f.write(original)
+    summaries = [line for line in run.stdout.splitlines() if re.search(r'\d+ (passed|failed|error)', line)]
+    last = summaries[-1] if summaries else (run.stdout + run.stderr).strip()[-300:]
+    status = {0: 'SURVIVED', 1: 'caught'}.get(run.returncode, 'error')
+    return status, time.perf_counter() - start, last
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split('\n\n')[0],
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument('-k', default='', help='only the breaks whose name matches this regular expression')
+    parser.add_argument('--list', action='store_true', help='list the breaks and exit')
+    parser.add_argument('--timeout', type=float, default=600, help='seconds per break')
+    args = parser.parse_args(argv)
+    chosen = [b for b in BREAKS if re.search(args.k, b.name, re.IGNORECASE)]
+    if args.list:
+        for i, item in enumerate(chosen, 1):
+            print(f'{i:3d}. {item.name}  ({item.path}; {", ".join(item.tests)})')
+        return 0
+    if not chosen:
+        parser.error(f'no break matches -k {args.k!r}')
+    failed = 0
+    with tempfile.TemporaryDirectory(prefix='break_check_') as root:
+        copy_checkout(root)
+        for i, item in enumerate(chosen, 1):
+            status, seconds, last = check_break(item, root, args.timeout)
+            failed += status != 'caught'
+            print(f'{i:3d}/{len(chosen)} {status:11s} {seconds:6.1f} s  {item.name}'
+                  + ('' if status == 'caught' else f'\n      {last}'), flush=True)
+    print(f'{len(chosen) - failed} of {len(chosen)} breaks caught' + (f', {failed} not' if failed else ''))
+    return 1 if failed else 0
+
+
+if __name__ == '__main__':
+    sys.exit(main())
