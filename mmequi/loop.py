@@ -162,15 +162,18 @@ class ProjectedGradient:
         radius = random_tensor('uniform', (images.shape[0], 1, 1, 1), images, generator) * self.eps
         return direction / per_image_norm(direction, 2).clamp_min(_TINY) * radius
 
-    def project(self, delta: torch.Tensor) -> torch.Tensor:
-        """Onto the ε-ball of the norm (per image)."""
+    def project(self, delta: torch.Tensor, eps: Optional[float] = None) -> torch.Tensor:
+        """Onto the ``eps``-ball of the norm (per image); None: the ε-ball."""
+        eps = self.eps if eps is None else eps
         if self.norm == 'linf':
-            return delta.clamp(-self.eps, self.eps)
-        return delta * (self.eps / per_image_norm(delta, 2).clamp_min(_TINY)).clamp(max=1.0)
+            return delta.clamp(-eps, eps)
+        return delta * (eps / per_image_norm(delta, 2).clamp_min(_TINY)).clamp(max=1.0)
 
-    def constrain(self, images: torch.Tensor, delta: torch.Tensor, valid: torch.Tensor) -> torch.Tensor:
-        """Project δ, keep images + δ in the pixel range, and zero δ outside the valid region."""
-        delta = self.project(delta)
+    def constrain(self, images: torch.Tensor, delta: torch.Tensor, valid: torch.Tensor,
+                  eps: Optional[float] = None) -> torch.Tensor:
+        """Project δ onto the ``eps``-ball (None: ε), keep images + δ in the pixel range, zero δ outside the valid
+        region."""
+        delta = self.project(delta, eps)
         delta = (images + delta).clamp(*self.pixel_range) - images
         return delta * valid
 

@@ -29,10 +29,10 @@ def image_and_objective(wrapper):
 def test_equivariance_term_has_a_gradient_on_the_perturbed_image(wrapper, image_and_objective):
     image, objective = image_and_objective
     attack = EquivarianceAwarePGD(lam=1.0, eps=4, step_size=1, steps=1)
-    attack.perturb(image, objective, seeded(), context=wrapper.attack_context())  # binds the defense's objective
+    call = attack.prepare(objective, wrapper.attack_context(), seeded())  # holds the defense's objective
     delta = torch.zeros_like(image, requires_grad=True)
     with torch.enable_grad():
-        grad, = torch.autograd.grad(attack.defense_term(image + delta).sum(), delta)
+        grad, = torch.autograd.grad(attack.defense_term(call, image + delta).sum(), delta)
     assert grad.abs().sum() > 0
     # The reference's term, on the unperturbed image, cannot move δ at all.
     with torch.enable_grad():
@@ -53,10 +53,10 @@ def test_equivariance_aware_pgd_differs_from_pgd_and_respects_eps(wrapper, image
 def test_bpda_forward_is_the_purifier_backward_the_identity(wrapper, image_and_objective):
     image, objective = image_and_objective
     attack = BPDA(eot=1, eps=4, step_size=1, steps=1)
-    attack.bind(objective, wrapper.attack_context(), seeded(5))
+    call = attack.prepare(objective, wrapper.attack_context(), seeded(5))
     adv = image.clone().requires_grad_(True)
     with torch.enable_grad():
-        grad, = torch.autograd.grad(attack.loss(objective, adv, 0).sum(), adv)
+        grad, = torch.autograd.grad(attack.loss(call, adv, 0).sum(), adv)
     purified = wrapper.defense.purify(image, wrapper.defense_feature_fn, seeded(5))
     x = purified.clone().requires_grad_(True)
     with torch.enable_grad():

@@ -8,7 +8,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from torch import nn
 
-from mmequi.attacks import MIM, PGD, Attack, SegPGD
+from mmequi.attacks import APGD, BPDA, BPDAAPGD, MIM, PGD, Attack, AttackContext, EquivarianceAwarePGD, SegPGD
 from mmequi.registry import ATTACKS
 
 
@@ -141,7 +141,7 @@ def test_segpgd_weights_correct_and_wrong_pixels_by_the_schedule():
     for step in (0, 5, 9):
         lam = step / 20
         expected = ((1 - lam) * (1.0 + 2.0) + lam * 4.0) / 3  # the ignored pixel counts nowhere
-        assert attack.loss(Fixed(), adv, step).item() == pytest.approx(expected)
+        assert attack.loss(attack.prepare(Fixed()), adv, step).item() == pytest.approx(expected)
 
 
 def test_segpgd_needs_pixel_losses():
@@ -167,6 +167,39 @@ def test_same_seed_same_output(attack_class):
     runs = [attack_class(eps=4, steps=2).perturb(images, objective, torch.Generator().manual_seed(s))
             for s in (1, 1, 2)]
     assert torch.equal(runs[0], runs[1]) and not torch.equal(runs[0], runs[2])
+
+
+class NoisyDefense:
+    """A random purifier (adds generator noise) with a random objective (a random weighting): draws that an attack
+    must take from its own call's generator."""
+
+    def purify(self, x, feature_fn, generator):
+        return (x + 8 * torch.randn(x.shape, generator=generator)).clamp(0, 255)
+
+    def objective(self, x, feature_fn, generator):
+        return (x * torch.randn(x.shape, generator=generator)).flatten(1).mean(1)
+
+
+@pytest.mark.parametrize('make', [lambda: APGD(eps=4, steps=6, radii=(2.0, 1.0)), lambda: BPDA(eot=2, eps=4, steps=3),
+                                  lambda: BPDAAPGD(eot=2, eps=4, steps=4, radii=(2.0, 1.0)),
+                                  lambda: EquivarianceAwarePGD(lam=1.0, eps=4, steps=3)],
+                         ids=['apgd-radii', 'bpda', 'bpda-apgd', 'equivariance-aware'])
+def test_one_attack_instance_serves_a_call_made_inside_another(make):
+    """An attack keeps no per-call state on itself (stage radius, defense, generator): a second call made while the
+    first is running (another image of a threaded or nested evaluation) changes neither result."""
+    context = AttackContext(NoisyDefense(), None)
+    first, second = images_like(1, 8, 8, 1), images_like(1, 8, 8, 2)
+    objective = ClassifierObjective(1)
+    alone = [make().perturb(x, objective, torch.Generator().manual_seed(s), context=context)
+             for x, s in ((first, 1), (second, 2))]
+    attack, inner = make(), []
+
+    def nesting(x):
+        if not inner:
+            inner.append(attack.perturb(second, objective, torch.Generator().manual_seed(2), context=context))
+        return objective(x)
+    outer = attack.perturb(first, nesting, torch.Generator().manual_seed(1), context=context)
+    assert torch.equal(inner[0], alone[1]) and torch.equal(outer, alone[0])
 
 
 @pytest.mark.parametrize('attack', [PGD(eps=0), PGD(steps=0), MIM(eps=0), SegPGD(steps=0)])

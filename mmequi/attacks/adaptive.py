@@ -26,16 +26,17 @@ class EquivarianceAwarePGD(Attack):
         super().__init__(**kwargs)
         self.lam = float(lam)
 
-    def bind(self, objective, context, generator):
-        self._defense_objective = context.defense.objective or EquivarianceObjective()
-        self._feature_fn, self._generator = context.feature_fn, generator
+    def prepare(self, objective, context=None, generator=None):
+        call = super().prepare(objective, context, generator)
+        call.memory['defense_objective'] = context.defense.objective or EquivarianceObjective()
+        return call
 
-    def loss(self, objective, adv, step):
-        return super().loss(objective, adv, step) + self.lam * self.defense_term(adv)
+    def loss(self, call, adv, step):
+        return super().loss(call, adv, step) + self.lam * self.defense_term(call, adv)
 
-    def defense_term(self, adv):
-        """J(adv) -> Tensor[B]: what the defense maximises."""
-        return self._defense_objective(adv, self._feature_fn, self._generator)
+    def defense_term(self, call, adv):
+        """J(adv) -> Tensor[B]: what the defense maximises, with views drawn from the call's generator."""
+        return call.memory['defense_objective'](adv, call.context.feature_fn, call.generator)
 
 
 class ThroughDefenseAttack(Attack):
@@ -50,14 +51,12 @@ class ThroughDefenseAttack(Attack):
         super().__init__(**kwargs)
         self.eot = eot
 
-    def bind(self, objective, context, generator):
-        self._defense, self._feature_fn, self._generator = context.defense, context.feature_fn, generator
-
-    def loss(self, objective, adv, step):
-        return sum(super(ThroughDefenseAttack, self).loss(objective, self.through_defense(adv), step)
+    def loss(self, call, adv, step):
+        return sum(super(ThroughDefenseAttack, self).loss(call, self.through_defense(call, adv), step)
                    for _ in range(self.eot)) / self.eot
 
-    def through_defense(self, adv):
+    def through_defense(self, call, adv):
+        """One purifier draw (from the call's generator) of ``adv``, differentiable w.r.t. ``adv``."""
         raise NotImplementedError
 
 
@@ -69,8 +68,8 @@ class BPDA(ThroughDefenseAttack):
     def __init__(self, eot: int = 4, **kwargs):
         super().__init__(eot=eot, **kwargs)
 
-    def through_defense(self, adv):
-        purified = self._defense.purify(adv.detach(), self._feature_fn, self._generator)
+    def through_defense(self, call, adv):
+        purified = call.context.defense.purify(adv.detach(), call.context.feature_fn, call.generator)
         return adv + (purified - adv).detach()
 
 
@@ -79,5 +78,5 @@ class FullGradientPGD(ThroughDefenseAttack):
     """The exact gradient through the unrolled purifier (all T steps, ``defense.purify_unrolled``). Feasible on
     small models only."""
 
-    def through_defense(self, adv):
-        return self._defense.purify_unrolled(adv, self._feature_fn, self._generator)
+    def through_defense(self, call, adv):
+        return call.context.defense.purify_unrolled(adv, call.context.feature_fn, call.generator)

@@ -79,16 +79,12 @@ class APGD(Attack):
         valid = valid_region(valid_mask, images)
         if self.eps == 0 or loss is None or self.steps == 0:
             return images.clone()
-        eps = self.eps
         delta = self.random_delta(images, generator) if self.random_start else torch.zeros_like(images)
         done = 0
         with torch.enable_grad():
             for radius, steps in zip(self.radii, stage_steps(self.steps, self.radius_fractions)):
-                self.eps = eps * radius  # project() and constrain() read the stage's radius
-                try:
-                    delta = self.stage(images, self.constrain(images, delta, valid), loss, steps, valid, done)
-                finally:
-                    self.eps = eps
+                eps = self.eps * radius  # the stage's ball
+                delta = self.stage(images, self.constrain(images, delta, valid, eps), loss, steps, valid, done, eps)
                 done += steps
         return self.apply_delta(images, delta, valid)
 
@@ -98,13 +94,14 @@ class APGD(Attack):
         value = per_image_losses(loss(adv, step), adv)
         return value.detach(), self.gradient(value.sum(), delta)
 
-    def stage(self, images, delta, loss, steps, valid, done=0):
-        """One APGD run of ``steps`` gradient evaluations from ``delta`` in the current ball -> best δ per image
-        (``done``: steps of earlier stages, so a scheduled loss sees the attack's global step)."""
+    def stage(self, images, delta, loss, steps, valid, done=0, eps=None):
+        """One APGD run of ``steps`` gradient evaluations from ``delta`` in the ``eps``-ball (None: ε) -> best δ per
+        image (``done``: steps of earlier stages, so a scheduled loss sees the attack's global step)."""
         if steps == 0:
             return delta
+        eps = self.eps if eps is None else eps
         shape = (-1,) + (1,) * (images.dim() - 1)
-        eta = images.new_full((images.shape[0],), 2 * self.eps)
+        eta = images.new_full((images.shape[0],), 2 * eps)
         value, grad = self.value_and_grad(images, delta, loss, done)
         best, best_value, best_grad = delta.clone(), value.clone(), grad.clone()
         previous_delta, previous_value = delta.clone(), value.clone()
@@ -117,9 +114,10 @@ class APGD(Attack):
         for k in range(1, steps + 1):
             grad = grad * valid
             direction = grad.sign() if self.norm == 'linf' else grad / per_image_norm(grad, 2).clamp_min(_TINY)
-            z = self.constrain(images, delta + eta.view(shape) * direction, valid)
+            z = self.constrain(images, delta + eta.view(shape) * direction, valid, eps)
             alpha = self.alpha if k > 1 else 1.0  # no momentum on the first step
-            new = self.constrain(images, delta + alpha * (z - delta) + (1 - alpha) * (delta - previous_delta), valid)
+            new = self.constrain(images, delta + alpha * (z - delta) + (1 - alpha) * (delta - previous_delta), valid,
+                                 eps)
             previous_delta, delta = delta, new
             if k < steps:
                 value, grad = self.value_and_grad(images, delta, loss, done + k)

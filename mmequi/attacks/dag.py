@@ -54,16 +54,16 @@ class DAG(Attack):
     :class:`~mmequi.models.DetectionLoss`). Arguments as :class:`Attack`.
     """
 
-    def bind(self, objective, context, generator):
+    def check_call(self, objective, context):
+        super().check_call(objective, context)
         model = getattr(objective, 'model', None)
         if not callable(getattr(objective, 'inputs', None)) or model is None:
             raise ValueError('DAG needs a detection objective with model and inputs(pixels); got '
                              f'{type(objective).__name__}')
         if not hasattr(model, 'roi_head'):
             raise ValueError(f'the DAG attack needs a two-stage detector (an roi_head); got {type(model).__name__}')
-        self._generator, self._targets = generator, None
 
-    def loss(self, objective, adv, step):
-        if self._targets is None:  # the proposals and adversarial labels, drawn at the first step
-            self._targets = dag_targets(objective, adv.detach(), self._generator)
-        return dag_margin(objective, adv, self._targets)
+    def loss(self, call, adv, step):
+        if 'targets' not in call.memory:  # the proposals and adversarial labels, drawn at the first step
+            call.memory['targets'] = dag_targets(call.objective, adv.detach(), call.generator)
+        return dag_margin(call.objective, adv, call.memory['targets'])

@@ -15,13 +15,14 @@ class SegPGD(Attack):
     Needs ``objective.pixel_losses(images) -> (ce B×h×w, correct B×h×w bool, valid B×h×w bool)``.
     """
 
-    def bind(self, objective, context, generator):
+    def check_call(self, objective, context):
+        super().check_call(objective, context)
         if not callable(getattr(objective, 'pixel_losses', None)):
             raise ValueError('SegPGD needs a segmentation objective with pixel_losses() returning (ce_map, correct, '
                              f'valid) B×h×w maps; got {type(objective).__name__}')
 
-    def loss(self, objective, adv, step):
-        ce, correct, valid = objective.pixel_losses(adv)
+    def loss(self, call, adv, step):
+        ce, correct, valid = call.objective.pixel_losses(adv)
         if not (ce.dim() == 3 and ce.shape[0] == adv.shape[0] and correct.shape == ce.shape
                 and valid.shape == ce.shape):
             raise ValueError(f'pixel_losses must return three B×h×w maps (B = {adv.shape[0]}), got '

@@ -123,12 +123,23 @@ class RobustModel(BaseModel):
 
     # ---- what a task subclass provides -------------------------------------------------------------------------
     def check_feature(self, feature):
-        """Validate the ``feature`` name; subclasses accept their own choices."""
+        """Validate the ``feature`` name against the task's choices and what this model can give (once, when the
+        wrapper is built: a model that cannot give it is refused before any work)."""
         name = feature.split('.')[0] if isinstance(feature, str) else None
         if name not in self.feature_choices:
             raise ValueError(f'unknown feature {feature!r} for {type(self).__name__}; expected one of '
                              f'{self.feature_choices} (optionally with .<index>, e.g. "backbone.3")')
+        reason = self.missing_feature(name)
+        if reason is not None:
+            supported = [c for c in self.feature_choices if self.missing_feature(c) is None]
+            raise ValueError(f'feature {feature!r} is not available on this {type(self.module).__name__}: {reason}; '
+                             f'features it supports: {supported} (choose one with feature=... in RobustTestHook, '
+                             '--feature in tools/test.py)')
         return feature
+
+    def missing_feature(self, name: str) -> Optional[str]:
+        """Why this model cannot give the feature ``name`` (one of ``feature_choices``), or None if it can."""
+        return None
 
     def task_objective(self, sample):
         """Callable images -> Tensor[B] that the attack maximises (the task loss against the annotations)."""

@@ -1,4 +1,7 @@
 """The mmseg adapter: what the attack maximises (pixel cross-entropy) and where the equivariance is measured."""
+import inspect
+
+import torch.nn as nn
 import torch.nn.functional as F
 from mmseg.models.utils import resize
 from mmseg.registry import MODELS as SEG_MODELS
@@ -64,6 +67,27 @@ class SegRobustModel(RobustModel):
 
     def task_objective(self, sample):
         return PixelCrossEntropy(self.module, sample)
+
+    def missing_feature(self, name):
+        head = getattr(self.module, 'decode_head', None)
+        if name in ('logits', 'decode'):
+            if head is None:
+                return 'this segmentor has no decode_head'
+            cascade = isinstance(head, nn.ModuleList)  # CascadeEncoderDecoder: the first head sees the features
+            first = head[0] if cascade else head
+            extra = [p.name for p in inspect.signature(first.forward).parameters.values()
+                     if p.default is p.empty and p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)][1:]
+            if extra:  # query-based heads (MaskFormer, Mask2Former) also need the data samples
+                return (f'{name!r} runs the decode head on the features alone; {type(first).__name__}.forward also '
+                        f'needs {", ".join(extra)}')
+            if name == 'decode' and (cascade or not isinstance(getattr(head, 'conv_seg', None), nn.Module)):
+                return ("'decode' catches the input of the decode head's conv_seg; "
+                        + ('a cascade of heads has no single one' if cascade else f'{type(head).__name__} has none'))
+        if name == 'backbone' and getattr(self.module, 'backbone', None) is None:
+            return 'this segmentor has no backbone'
+        if name == 'neck' and not callable(getattr(self.module, 'extract_feat', None)):
+            return 'this segmentor has no extract_feat'
+        return None
 
     def features(self, inputs, feature):
         model = self.module
