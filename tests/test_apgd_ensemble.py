@@ -11,6 +11,7 @@ from test_attacks import SegmentationObjective, images_like
 from mmequi.attacks import APGD, BPDAAPGD, PGD, SEG_LOSSES, AttackContext, SegEnsemble
 from mmequi.attacks.apgd import checkpoints, stage_steps
 from mmequi.attacks.seg_losses import seg_loss
+from mmequi.evaluation.areas import miou, pixel_accuracy
 
 
 class LogitObjective(SegmentationObjective):
@@ -166,22 +167,20 @@ def test_ensemble_keeps_the_worst_candidate_per_image(select):
     assert (adv - images).abs().max() <= 8 + 1e-4 and len(attack.seen) == 4
     with torch.no_grad():
         def score(x):
-            intersection, union, pixels = SegEnsemble.counts(attack, x, objective, None, None)
-            return intersection.sum() / pixels if select == 'acc' else SegEnsemble.miou(intersection, union)
+            areas = SegEnsemble.counts(attack, x, objective, None, None)
+            return pixel_accuracy(areas) if select == 'acc' else miou(areas)
         assert score(adv) == min(score(c) for c in attack.seen)  # one image: the running mIoU is its own
     assert any(torch.equal(adv, c) for c in attack.seen)
 
 
 def test_ensemble_running_miou_picks_what_lowers_the_dataset_miou():
     attack = SegEnsemble(steps=1)
-    attack._intersection = torch.tensor([10.0, 0.0, 0.0], dtype=torch.float64)
-    attack._union = torch.tensor([10.0, 10.0, 0.0], dtype=torch.float64)
+    attack._areas = {0: [10, 10, 10], 1: [0, 10, 10]}  # {class: [intersection, union, label]}
     # candidate 0 wrongs 5 pixels of class 0 (new to nobody), candidate 1 adds a class-2 pixel predicted wrong
-    counts = [(torch.tensor([5.0, 5.0, 0.0], dtype=torch.float64), torch.tensor([10.0, 5.0, 0.0], dtype=torch.float64), 10),
-              (torch.tensor([5.0, 5.0, 0.0], dtype=torch.float64), torch.tensor([5.0, 5.0, 1.0], dtype=torch.float64), 10)]
+    counts = [{0: [5, 10, 10], 1: [5, 5, 5]}, {0: [5, 5, 5], 1: [5, 5, 5], 2: [0, 1, 1]}]
     attack.counts = lambda c, *args: counts[int(c)]
     assert attack.worst([0, 1], None, None, None) == 1  # mIoU (15/15 + 5/15 + 0/1) / 3 < (15/20 + 5/15) / 2
-    assert torch.equal(attack._union, torch.tensor([15.0, 15.0, 1.0], dtype=torch.float64))
+    assert attack._areas == {0: [15, 15, 15], 1: [5, 15, 15], 2: [0, 1, 1]}
 
 
 def test_bpda_apgd_takes_the_loss_at_the_purified_image():

@@ -21,9 +21,6 @@ from mmequi.equivariance import ColorJitter, Rotate
 from mmequi.evaluation.equivariance_metric import EquivarianceMetric
 from mmequi.models import DetRobustModel, SegRobustModel
 
-F64 = torch.float64
-
-
 # ---- the shared loop: the step direction comes from the valid region only -------------------------------------------
 @pytest.mark.parametrize('attack', [PGD(eps=100, step_size=3, steps=1, norm='l2', random_start=False),
                                     MIM(eps=100, step_size=3, steps=2, norm='l2', random_start=False)])
@@ -42,22 +39,17 @@ def test_the_step_ignores_the_gradient_on_the_padding(attack):
 
 
 # ---- the SEA-style ensemble: the running total decides -------------------------------------------------------------
-def counts(intersection, union):
-    return torch.tensor(intersection, dtype=F64), torch.tensor(union, dtype=F64), 10
-
-
 def test_ensemble_chooses_by_the_running_mIoU_not_the_image_own():
     """Class 0 was predicted perfectly so far. Candidate A makes a new class entirely wrong (own mIoU 0.5, running
     mIoU 0.5); candidate B only wrongs class 0 (own mIoU 0, running 100/110): SEA keeps A, the one that lowers the
     running mIoU most; the image's own mIoU would keep B. The chosen areas then join the running total."""
-    table = {'A': counts([10.0, 0.0], [10.0, 10.0]), 'B': counts([0.0, 0.0], [10.0, 0.0])}
+    table = {'A': {0: [10, 10, 10], 1: [0, 10, 0]}, 'B': {0: [0, 10, 10]}}  # {class: [intersection, union, label]}
     for order in (['A', 'B'], ['B', 'A']):
         attack = SegEnsemble(steps=1)
-        attack._intersection, attack._union = counts([100.0, 0.0], [100.0, 0.0])[:2]
+        attack._areas = {0: [100, 100, 100]}
         attack.counts = lambda candidate, *args: table[candidate]
         assert order[attack.worst(order, None, None, None)] == 'A'
-        assert torch.equal(attack._intersection, torch.tensor([110.0, 0.0], dtype=F64))
-        assert torch.equal(attack._union, torch.tensor([110.0, 10.0], dtype=F64))
+        assert attack._areas == {0: [110, 110, 110], 1: [0, 10, 0]}
 
 
 # ---- DAG ----------------------------------------------------------------------------------------------------------

@@ -21,12 +21,14 @@ import numpy as np
 ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 sys.path.insert(0, ROOT)
 
+from mmengine.registry import DefaultScope  # noqa: E402
 from mmengine.utils import ProgressBar  # noqa: E402
 
 import mmequi  # noqa: F401,E402  (fills the registries)
 from mmequi.apis.config import load_component, load_config  # noqa: E402
 from mmequi.registry import ATTACKS, build  # noqa: E402
 from mmequi.evaluation import roc_auc  # noqa: E402
+from mmequi.evaluation.areas import add_areas, dataset_metrics, miou, sum_areas, worst_choice  # noqa: E402
 from mmequi.models.robust_model import STAGES  # noqa: E402
 from tools.demo import run_test  # noqa: E402
 from tools.misc.rescale_scores import rescale  # noqa: E402
@@ -182,7 +184,7 @@ def merge_shards(args, cell_dir, parts):
         keys = dict.fromkeys(k for v in values for k in v)
         return {k: float(np.mean([v[k] for v in values if k in v])) for k in keys}
     memory = max((p['peak_memory'] for p in parts), key=lambda m: m.get('mib', 0))
-    return dict(metrics=merged_metrics(lines, parts[0]['metrics']), settings=parts[0]['settings'],
+    return dict(metrics=merged_metrics(lines, parts[0]['metrics'], args.num_classes), settings=parts[0]['settings'],
                 per_image=osp.relpath(per_image, args.work_dir), seconds_per_image=mean_of('seconds'),
                 images=len(lines), peak_memory=memory, wall_seconds=sum(p['wall_seconds'] for p in parts),
                 passes_per_image=mean_of('passes'), shards=[p['command'] for p in parts],
@@ -201,31 +203,35 @@ def unmergeable(cfg):
     return None
 
 
-def merged_metrics(lines, keys):
-    """mmseg's IoUMetric (aAcc, mIoU, mAcc: from the summed per-class areas [intersection, union, label]; mmseg sums
-    in float32, so past 2^24 pixels of a class the two may differ by 0.01) and mmequi's EquivarianceMetric (mean score
-    per stage, ROC-AUC) over the per-image records ``lines`` of several runs; the keys of ``keys`` (one run's
-    metrics) must all be among them: a detector's mAP cannot be merged from per-image records."""
+def merged_metrics(lines, keys, num_classes):
+    """mmseg's IoUMetric (aAcc, mIoU, mAcc, exactly: ``dataset_metrics`` of the per-image class areas of a dataset
+    of ``num_classes`` classes) and mmequi's EquivarianceMetric (mean score per stage, ROC-AUC) over the per-image
+    records ``lines`` of several runs, in image order; the keys of ``keys`` (one run's metrics) must all be among
+    them: a detector's mAP cannot be merged from per-image records."""
     mergeable = {'aAcc', 'mIoU', 'mAcc', *(f'equivariance/{s}' for s in (*STAGES, 'auc_clean_vs_attacked'))}
     unknown = sorted(set(keys) - mergeable)
     areas = [line['metrics'].get('class_areas') for line in lines]
     if unknown or any(a is None or any(len(v) < 3 for v in a.values()) for a in areas):
         raise ValueError(f'--shard-images: cannot merge {unknown or "per-image records without label areas"} from '
                          'per-image records (sharding supports segmentation: mIoU, aAcc, mAcc)')
-    totals = ({}, {}, {})  # intersection, union, label per class
-    for image in areas:
-        totals = add_areas(totals, image)
-    intersection, union, label = totals
-    metrics = dict(aAcc=100 * sum(intersection.values()) / sum(label.values()),
-                   mIoU=miou_of(intersection, union),
-                   mAcc=100 * float(np.mean([intersection[c] / label[c] for c in label if label[c] > 0])))
-    metrics = {k: round(v, 2) for k, v in metrics.items()}
+    metrics = dataset_metrics(areas, num_classes)
     stages = [s for s in STAGES if all(s in line.get('equivariance', {}) for line in lines)]
     metrics.update({f'equivariance/{s}': float(np.mean([line['equivariance'][s] for line in lines])) for s in stages})
     if 'attacked' in stages:
         metrics['equivariance/auc_clean_vs_attacked'] = roc_auc([line['equivariance']['clean'] for line in lines],
                                                                 [line['equivariance']['attacked'] for line in lines])
     return {k: metrics[k] for k in keys}
+
+
+def num_classes(cfg):
+    """How many classes IoUMetric counts for the test dataset of ``cfg``: its ``metainfo``, else its class's."""
+    from mmseg.registry import DATASETS
+    dataset = cfg.test_dataloader.dataset
+    classes = (dataset.get('metainfo') or {}).get('classes')
+    if classes is None:
+        with DefaultScope.overwrite_default_scope('mmseg'):
+            classes = DATASETS.get(dataset.type).METAINFO['classes']
+    return len(classes)
 
 
 def run_cells(args, cells):
@@ -353,28 +359,9 @@ def load_per_image(args, record):
         return {line['img_path']: line['metrics'] for line in map(json.loads, f)}
 
 
-def miou_of(intersection, union):
-    """mmseg's mIoU (%) from per-class areas: the mean IoU over the classes with a union."""
-    ious = [intersection[c] / union[c] for c in union if union[c] > 0]
-    return 100 * sum(ious) / len(ious) if ious else 0.0
-
-
-def add_areas(total, areas):
-    """``total`` (one {class: area} per kind of area) plus one image's {class: [intersection, union(, label)]}; as
-    many kinds as ``total`` has."""
-    total = tuple(dict(t) for t in total)
-    for c, per_class in areas.items():
-        for t, area in zip(total, per_class):
-            t[c] = t.get(c, 0) + area
-    return total
-
-
 def areas_miou(per_image, images):
     """mIoU (%) over ``images`` (repeats count again) from their per-image class areas."""
-    total = ({}, {})
-    for image in images:
-        total = add_areas(total, per_image[image]['class_areas'])
-    return miou_of(*total)
+    return miou(sum_areas(per_image[image]['class_areas'] for image in images))
 
 
 def convergence_table(args, records, resamples=2000):
@@ -451,18 +438,13 @@ def per_image_worst(args, records):
         row = [short(d), str(len(images)), str(len(cells)), f'{mean_acc[worst_single]:.2f} ({short(worst_single)})',
                f'**{worst_acc:.2f}**']
         if all('class_areas' in c[i] for c in cells.values() for i in images):
-            total, single = ({}, {}), {}
-            for a, c in cells.items():
-                t = ({}, {})
-                for i in images:
-                    t = add_areas(t, c[i]['class_areas'])
-                single[a] = miou_of(*t)
+            single = {a: areas_miou(c, images) for a, c in cells.items()}
+            total, attacks = {}, list(cells.values())
             for i in images:
-                options = {a: add_areas(total, c[i]['class_areas']) for a, c in cells.items()}
-                pick = min(options, key=lambda a: miou_of(*options[a]))
-                total = options[pick]
+                total = add_areas(total, attacks[worst_choice(total, [c[i]['class_areas'] for c in attacks])][i]
+                                  ['class_areas'])
             worst = min(single, key=single.get)
-            row += [f'{single[worst]:.2f} ({short(worst)})', f'**{miou_of(*total):.2f}**']
+            row += [f'{single[worst]:.2f} ({short(worst)})', f'**{miou(total):.2f}**']
         else:
             row += ['-', '- (cells without per-class areas)']
         lines.append('| ' + ' | '.join(row) + ' |')
@@ -604,7 +586,9 @@ def main(argv=None):
     if args.shard_images is not None and (args.shard_images < 1 or not args.num_images):
         parser.error(f'--shard-images {args.shard_images}: needs a positive shard size and --num-images (the '
                      'images to split)')
-    why = args.shard_images and unmergeable(load_config(args.config))
+    cfg = load_config(args.config) if args.shard_images else None
+    why = args.shard_images and unmergeable(cfg)
+    args.num_classes = num_classes(cfg) if args.shard_images and not why else None
     if why:
         parser.error(f'--shard-images: {args.config}: {why}; shards are merged from '
                      'per-image segmentation records (aAcc, mIoU, mAcc; a detector\'s mAP is not)')

@@ -4,8 +4,8 @@ from typing import Optional, Sequence
 
 import torch
 
+from mmequi.evaluation.areas import add_areas, class_areas, pixel_accuracy, worst_choice
 from mmequi.registry import ATTACKS
-from mmequi.utils.seg_areas import intersection_and_union
 
 from .apgd import APGD, BPDAAPGD
 from .base import Attack
@@ -57,7 +57,7 @@ class SegEnsemble(Attack):
             self.attacks = [BPDAAPGD(eot=eot, seg_loss=name, **base) for name in losses]
         else:
             self.attacks = [APGD(seg_loss=name, **base) for name in losses]
-        self._intersection = self._union = None  # running per-class counts of the images attacked so far
+        self._areas = {}  # running per-class areas of the images attacked so far (SEA's choice is on their mIoU)
 
     def check_call(self, objective, context):
         super().check_call(objective, context)
@@ -72,33 +72,22 @@ class SegEnsemble(Attack):
                             for i in range(images.shape[0])])
 
     def counts(self, adv, objective, context, generator):
-        """Per-class (intersection, union) of the prediction on ``adv`` (1×C×H×W), defended if adaptive."""
+        """Per-class areas of the prediction on ``adv`` (1×C×H×W), defended if adaptive."""
         with torch.no_grad():
             if self.through_defense:
                 adv = context.defense.purify(adv, context.feature_fn, generator)
             logits, labels, valid = objective.logits_and_labels(adv)
-            predicted, labels = logits.argmax(1)[valid], labels[valid]
-            intersection, union = intersection_and_union(predicted, labels, logits.shape[1])
-            return intersection.cpu(), union.cpu(), labels.numel()
+            return class_areas(logits.argmax(1)[valid], labels[valid], logits.shape[1])
 
     def worst(self, candidates, objective, context, generator):
-        """Index of the candidate that hurts most (see ``select``); updates the running counts."""
+        """Index of the candidate that hurts most (see ``select``); adds its areas to the running total."""
         counts = [self.counts(c, objective, context, generator) for c in candidates]
-        if self._intersection is None:
-            self._intersection, self._union = torch.zeros_like(counts[0][0]), torch.zeros_like(counts[0][1])
         if self.select == 'acc':
-            scores = [i.sum() / max(n, 1) for i, _, n in counts]
+            best = int(torch.tensor([pixel_accuracy(areas) for areas in counts]).argmin())
         else:
-            scores = [self.miou(self._intersection + i, self._union + u) for i, u, _ in counts]
-        best = int(torch.tensor(scores).argmin())
-        self._intersection += counts[best][0]
-        self._union += counts[best][1]
+            best = worst_choice(self._areas, counts)
+        self._areas = add_areas(self._areas, counts[best])
         return best
-
-    @staticmethod
-    def miou(intersection, union):
-        present = union > 0
-        return float((intersection[present] / union[present]).mean()) if present.any() else 0.0
 
 
 __all__ = ['SegEnsemble']

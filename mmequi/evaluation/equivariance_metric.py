@@ -8,8 +8,7 @@ from mmengine.evaluator import BaseMetric
 from mmengine.logging import print_log
 from mmengine.registry import METRICS
 
-from mmequi.models.robust_model import STAGES
-
+STAGES = ('clean', 'attacked', 'purified')  # the inputs a robust test step may see, in order (RobustModel)
 MIN_AUC_IMAGES = 10
 
 

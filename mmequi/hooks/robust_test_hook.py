@@ -22,8 +22,8 @@ from mmengine.model import is_model_wrapper
 from mmengine.registry import HOOKS
 
 from mmequi.evaluation import EquivarianceMetric, evaluate_dataset_images_only
+from mmequi.evaluation.areas import class_areas, miou, pixel_accuracy
 from mmequi.models import RobustModel, robust_model_for
-from mmequi.utils.seg_areas import intersection_and_union
 
 
 def peak_memory(model):
@@ -71,14 +71,9 @@ def per_image_metrics(prediction, sample, ignore_index=255):
     if 'pred_sem_seg' in prediction and 'gt_sem_seg' in sample:
         predicted, label = prediction.pred_sem_seg.data[0].cpu(), sample.gt_sem_seg.data[0].cpu()
         valid = label != ignore_index
-        predicted, label = predicted[valid], label[valid]
-        intersection, union = intersection_and_union(predicted, label)
-        present = [int(c) for c in torch.nonzero(union).flatten()]
-        labelled = torch.bincount(label.flatten(), minlength=len(union))
-        iou = {c: 100 * float(intersection[c] / union[c]) for c in present}
-        return dict(aAcc=100 * float((predicted == label).float().mean()) if label.numel() else 0.0,
-                    mIoU=float(np.mean(list(iou.values()))) if iou else 0.0, class_iou=iou,
-                    class_areas={c: [int(intersection[c]), int(union[c]), int(labelled[c])] for c in present})
+        areas = class_areas(predicted[valid], label[valid])
+        return dict(aAcc=pixel_accuracy(areas), mIoU=miou(areas),
+                    class_iou={c: 100 * i / u for c, (i, u, _) in areas.items()}, class_areas=areas)
     if 'pred_instances' in prediction:
         return dict(detections=int((prediction.pred_instances.scores >= 0.3).sum()),
                     gt_boxes=len(sample.gt_instances) if 'gt_instances' in sample else None)

@@ -24,9 +24,8 @@ from mmengine.structures import BaseDataElement
 from mmequi.attacks import Attack, AttackContext
 from mmequi.defenses import Defense
 from mmequi.equivariance import EquivarianceScorer
+from mmequi.evaluation.equivariance_metric import STAGES
 from mmequi.registry import ATTACKS, DEFENSES, build
-
-STAGES = ('clean', 'attacked', 'purified')  # the inputs a robust test step may see, in order
 
 
 def build_component(registry, cfg, base, what):
