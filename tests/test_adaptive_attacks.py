@@ -131,3 +131,20 @@ def test_bpda_averages_eot_purifier_draws(wrapper, image_and_objective, monkeypa
 def test_adaptive_attack_without_a_defense_is_refused_before_any_work(wrapper, attack):
     with pytest.raises(ValueError, match='adaptive attack: it attacks the defended model and needs a defense'):
         SegRobustModel(wrapper.module, attack=attack)
+
+
+def test_against_a_gate_the_equivariance_term_is_a_hinge_at_the_gate(wrapper, image_and_objective):
+    """A gated defense purifies only inputs scoring below its gate: the attack pushes the score past the gate and no
+    further. Above the gate the term is 0 with no gradient (the attack is plain PGD); below it, it pulls the score
+    up."""
+    from mmequi.defenses import EquivariancePurifier
+    image, objective = image_and_objective
+    plain = PGD(eps=4, step_size=1, steps=3).perturb(image, objective, seeded())
+    for gate, same in ((-1.0, True), (1.0, False)):
+        context = AttackContext(EquivariancePurifier(num_views=2, eps=6, steps=2, gate=gate), wrapper.feature_fn)
+        attack = EquivarianceAwarePGD(lam=100.0, eps=4, step_size=1, steps=3)
+        call = attack.prepare(objective, context, seeded())
+        term = attack.defense_term(call, image)
+        assert (term == 0).all() if same else (term < 0).all()
+        adv = attack.perturb(image, objective, seeded(), context=context)
+        assert torch.equal(adv, plain) == same

@@ -7,6 +7,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from torch import nn
 
+from conftest import seeded
+
 from mmequi.attacks import PGD, Attack
 from mmequi.defenses import Defense, EquivariancePurifier, InvariancePurifier, RandomNoiseDefense
 from mmequi.equivariance import EquivarianceScorer, HFlip, Resize, Rotate, compute_equivariance_score
@@ -243,6 +245,7 @@ def test_roles_are_siblings():
     (dict(transforms=[]), 'at least one transform'),
     (dict(transforms=[dict(type='Twist')]), 'unknown equivariance transform type'),
     (dict(pixel_range=(255.0, 0.0)), 'pixel_range'),
+    (dict(gate=1.5), 'gate must be None or an equivariance score in'),
 ])
 def test_bad_configuration_raises_value_error(kwargs, match):
     with pytest.raises(ValueError, match=match):
@@ -398,3 +401,19 @@ def test_batched_views_equal_one_call_per_view(pooled):
         ((False, False), (True, False), (True, True))]
     for run in runs[1:]:
         assert ((run - runs[0]).abs() > 1e-3).float().mean() < 0.01
+
+
+def test_gate_purifies_only_the_images_scoring_below_it(monkeypatch):
+    """gate=0.7 with scores (0.5, 0.9): the first image is purified exactly as alone without a gate, the second comes
+    back untouched; a gate above every score purifies all, one below every score none."""
+    feature_fn, _ = small_net()
+    images = images_like(2, 12, 12, 0)
+    gated = EquivariancePurifier(num_views=1, eps=6, steps=2, gate=0.7)
+    monkeypatch.setattr(gated, '_scorer', lambda x, f, g: torch.tensor([0.5, 0.9]))
+    out = gated.purify(images, feature_fn, torch.Generator().manual_seed(1))
+    alone = EquivariancePurifier(num_views=1, eps=6, steps=2).purify(images[:1], feature_fn,
+                                                                     torch.Generator().manual_seed(1))
+    assert torch.equal(out[0], alone[0]) and torch.equal(out[1], images[1])
+    for gate, changed in ((1.0, [True, True]), (-1.0, [False, False])):
+        out = EquivariancePurifier(num_views=1, eps=6, steps=2, gate=gate).purify(images, feature_fn, seeded(2))
+        assert [not torch.equal(o, i) for o, i in zip(out, images)] == changed

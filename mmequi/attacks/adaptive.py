@@ -3,7 +3,7 @@
 The robust wrapper hands them an :class:`AttackContext` (the defense and the feature function it optimises); they
 are evaluated against the defended model, like any other attack.
 """
-from mmequi.equivariance import EquivarianceObjective
+from mmequi.equivariance import EquivarianceObjective, compute_equivariance_score
 from mmequi.registry import ATTACKS
 
 from .base import Attack
@@ -22,9 +22,9 @@ class EquivarianceAwarePGD(Attack):
     """
     needs_defense = True
 
-    def __init__(self, lam: float = 1.0, **kwargs):
+    def __init__(self, lam: float = 1.0, gate_margin: float = 0.01, **kwargs):
         super().__init__(**kwargs)
-        self.lam = float(lam)
+        self.lam, self.gate_margin = float(lam), float(gate_margin)
 
     def prepare(self, objective, context=None, generator=None):
         call = super().prepare(objective, context, generator)
@@ -35,8 +35,16 @@ class EquivarianceAwarePGD(Attack):
         return super().loss(call, adv, step) + self.lam * self.defense_term(call, adv)
 
     def defense_term(self, call, adv):
-        """J(adv) -> Tensor[B]: what the defense maximises, with views drawn from the call's generator."""
-        return call.memory['defense_objective'](adv, call.context.feature_fn, call.generator)
+        """J(adv) -> Tensor[B]: what the defense maximises, with views drawn from the call's generator. Against a
+        defense with a ``gate`` (it purifies only inputs whose mean equivariance score is below it), the hinge
+        min(score − gate − ``gate_margin``, 0): the score is pushed past the gate (with a margin, since the gate
+        draws views of its own), then every step goes to the task loss."""
+        defense = call.context.defense
+        if getattr(defense, 'gate', None) is None:
+            return call.memory['defense_objective'](adv, call.context.feature_fn, call.generator)
+        score = compute_equivariance_score(call.context.feature_fn, adv, defense.objective.transforms, call.generator,
+                                           reduction='mean')
+        return (score - defense.gate - self.gate_margin).clamp(max=0)
 
 
 class ThroughDefenseAttack(Attack):

@@ -1,7 +1,7 @@
 """The equivariance purifier (docs/method.md, Algorithm 1) and two baselines with the same loop and bounds."""
 from typing import Optional, Sequence
 
-from mmequi.equivariance import EquivarianceObjective, InvarianceObjective
+from mmequi.equivariance import EquivarianceObjective, EquivarianceScorer, InvarianceObjective
 from mmequi.registry import DEFENSES
 
 from .base import Defense
@@ -44,6 +44,27 @@ class EquivariancePurifier(ViewsDefense):
         >>> purified = purifier.purify(pixels, feature_fn, torch.Generator().manual_seed(0))
     """
     objective_type = EquivarianceObjective
+
+    def __init__(self, *args, gate: Optional[float] = None, **kwargs):
+        super().__init__(*args, **kwargs)
+        if gate is not None and not (isinstance(gate, (int, float)) and -1 <= gate <= 1):
+            raise ValueError(f'gate must be None or an equivariance score in [-1, 1] (the mean cosine), got {gate!r}')
+        self.gate = None if gate is None else float(gate)
+        self._scorer = EquivarianceScorer(self.objective.transforms)  # the gate's score
+
+    def purify(self, images, feature_fn=None, generator=None, valid_mask=None):
+        """Algorithm 1; with ``gate``, only the images whose equivariance score (the mean cosine over the defense's
+        views, :class:`~mmequi.equivariance.EquivarianceScorer`) is below ``gate`` are purified, the others come
+        back unchanged. The gate makes the defense's work depend on the input: evaluate it with an attack that keeps
+        the score above the gate (docs/method.md, "Attacks for evaluation")."""
+        if self.gate is None:
+            return super().purify(images, feature_fn, generator, valid_mask)
+        out = images.detach().clone()
+        todo = (self._scorer(images, feature_fn, generator) < self.gate).nonzero().flatten().tolist()
+        if todo:
+            mask = valid_mask[todo] if valid_mask is not None and valid_mask.shape[0] == images.shape[0] else valid_mask
+            out[todo] = super().purify(images[todo], feature_fn, generator, mask)
+        return out
 
 
 @DEFENSES.register_module()

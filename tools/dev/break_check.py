@@ -187,6 +187,12 @@ BREAKS = [
           "direction = -grad / per_image_norm(grad, 2).clamp_min(1e-12)", (T_PUR,)),
     Break('purifier: noise never annealed', 'mmequi/defenses/base.py',
           "anneal = (self.steps - 1 - step) / self.steps", "anneal = 1.0", (T_PUR,)),
+    Break('purifier: the gate purifies the images above it', 'mmequi/defenses/purifiers.py',
+          "todo = (self._scorer(images, feature_fn, generator) < self.gate)",
+          "todo = (self._scorer(images, feature_fn, generator) >= self.gate)", (T_PUR,)),
+    Break('equivariance-aware: the hinge keeps pulling past the gate', 'mmequi/attacks/adaptive.py',
+          "return (score - defense.gate - self.gate_margin).clamp(max=0)",
+          "return score - defense.gate - self.gate_margin", (T_ADA,)),
     # ---- the wrappers ------------------------------------------------------------------------------------------------
     Break('seg wrapper: padding not cropped from what the features see', 'mmequi/models/robust_model.py',
           "return inputs[..., :pixels.shape[-2], :pixels.shape[-1]]", "return inputs", (T_BUG, T_SEG)),
