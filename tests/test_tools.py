@@ -386,6 +386,21 @@ def test_headline_worst_adaptive_includes_the_longer_runs_of_the_steps_sweep():
     assert row[-2:] == [f'40.00 ({bpda}, 40 steps)', '40.00 |']
 
 
+def test_headline_worst_adaptive_includes_the_cells_of_the_lambda_sweep():
+    """An equivariance-aware attack at another λ is one more adaptive attack: against a gated defense λ = 100 is
+    what pushes the score past the gate, so leaving the λ sweep out of the worst case hid the strongest attack."""
+    from tools.robustness_report import headline
+
+    def record(sweep, attack, defense, value, **attack_opts):
+        return dict(sweep=sweep, attack=attack, defense=defense, attack_opts=attack_opts, metrics={'mIoU': value})
+    ea = 'equivariance_aware_pgd_linf_eps4_50steps'
+    records = [record('grid', 'none', 'none', 70.0), record('grid', 'none', 'gated', 69.0),
+               record('grid', ea, 'gated', 60.0), record('lambda', ea, 'gated', 36.0, lam=100.0),
+               record('lambda', ea, 'gated', 45.0)]  # the attack's own λ, stored without options
+    row = headline(records, 'mIoU')[2].split(' | ')
+    assert row[-2:] == [f'36.00 ({ea}, λ = 100)', '36.00 |']
+
+
 def test_headline_gives_a_detectors_map_to_three_decimals():
     """mAP lies in [0, 1]: two decimals would hide the 0.022 one doubling of the steps takes (0.636 -> 0.614)."""
     from tools.robustness_report import headline

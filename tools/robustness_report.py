@@ -48,10 +48,16 @@ def convergence_attacks(args):
 
 
 def longer_run(record):
-    """A cell of the attack-steps sweep of an adaptive attack against a defense (same ε, more steps) is one more
-    adaptive attack: its display name; None for any other cell."""
-    if record['sweep'] == 'attack_steps' and record['defense'] != 'none' and needs_defense(record['attack']):
+    """A cell of the attack-steps sweep (same ε, more steps) or of the λ sweep (same ε, another weight of the
+    defense's objective) of an adaptive attack against a defense is one more adaptive attack: its display name;
+    None for any other cell."""
+    if record['defense'] == 'none' or not needs_defense(record['attack']):
+        return None
+    if record['sweep'] == 'attack_steps':
         return f"{short(record['attack'])}, {record['attack_opts']['steps']} steps"
+    if record['sweep'] == 'lambda':  # a λ equal to the attack's own is stored without options
+        lam = record['attack_opts'].get('lam', load_component('attack', record['attack']).get('lam'))
+        return f"{short(record['attack'])}, λ = {lam:g}"
     return None
 
 
