@@ -39,6 +39,30 @@ def test_table_gives_recovered_share_and_speedup(tmp_path):
     assert (tmp_path / 'pareto.png').stat().st_size > 0 and 'recovered' in (tmp_path / 'benchmark.md').read_text()
 
 
+def test_adaptive_attack_through_each_setting_is_its_worst_case_axis(tmp_path):
+    """With --adaptive every setting gets a third cell, and the table its result and the share of the transferred
+    attack's loss kept under it (relative to the same clean and attacked baselines as the recovered share)."""
+    pgd, bpda = 'pgd_linf_eps4_50steps', 'bpda_apgd_eot4_linf_eps4_50steps'
+    args = argparse.Namespace(work_dir=str(tmp_path), reference='fast', config='c.py', checkpoint='c.pth',
+                              num_images=4, attack=pgd, settings=['fast', 'fast:eps=4'], adaptive=f'{bpda}:eot=2')
+    cells = bench.cells_for(args)
+    assert [(c['sweep'], c['attack'], c['attack_opts']) for c in cells if c['attack'] == bpda] == [
+        ('fast', bpda, dict(eot=2)), ('fast eps=4', bpda, dict(eot=2))]
+    passes = dict(forward_backward=10.0, forward=0.0)
+    records = [record('baseline', 'none', 70.0), record('baseline', pgd, 20.0),
+               record('fast', 'none', 64.0, 0.5, passes), record('fast', pgd, 55.0, 0.5, passes),
+               record('fast', bpda, 45.0, 0.5, passes),
+               record('fast eps=4', 'none', 69.0, 0.5, passes), record('fast eps=4', pgd, 50.0, 0.5, passes),
+               record('fast eps=4', bpda, 30.0, 0.5, passes)]
+    bench.write_outputs(args, records)
+    rows = {r['setting']: r for r in csv.DictReader(open(tmp_path / 'benchmark.csv'))}
+    assert float(rows['fast']['adaptive_defended']) == 45.0
+    assert float(rows['fast']['adaptive_kept_share']) == pytest.approx(25 / 50)
+    assert float(rows['fast eps=4']['adaptive_kept_share']) == pytest.approx(10 / 50)
+    assert float(rows['fast eps=4']['recovered_share']) == pytest.approx(30 / 50)
+    assert '| 45.00 | 50.0 % |' in (tmp_path / 'benchmark.md').read_text()
+
+
 def test_memory_probe_measures_one_step(repo_root):
     config = f'{repo_root}/configs/demo/fcn_r18-d8_synthetic-cityscapes.py'
     for what in ('largest_view', 'step:1'):

@@ -1,14 +1,18 @@
 """Benchmark defense settings side by side: cost (seconds, network passes, peak memory) against robustness.
 
     python tools/benchmark_defense.py CONFIG CHECKPOINT --settings equivariance equivariance_fast \\
-        'equivariance:num_views=1,steps=10' [--num-images N] [--attack pgd_linf_eps4_50steps] [--work-dir DIR]
+        'equivariance:num_views=1,steps=10' [--num-images N] [--attack pgd_linf_eps4_50steps] \\
+        [--adaptive 'bpda_apgd_eot4_linf_eps4_50steps:eot=2,steps=20'] [--work-dir DIR]
     python tools/benchmark_defense.py CONFIG --memory --size 1024 2048 [--num-views 1 4 8]
 
 A setting is a defense name (the shipped ``_base_/defenses``) or config path, optionally with ``:key=value,...``
 overrides. Every setting is run clean + defense and attacked + defense on the same images, in one process per cell
 (``tools/test.py``, so the figures are those a user gets); the attacked images are computed once and reused
-(``--attack-cache``). Outputs in the work dir: ``benchmark.md``, ``benchmark.csv``, ``pareto.png`` (share of the
-attack's loss recovered vs seconds per image). Resumable: finished cells are kept.
+(``--attack-cache``). With ``--adaptive``, every setting is also attacked through itself by that adaptive attack
+(an attack name with optional ``:key=value`` overrides, like a setting), the proxy for the worst case a setting is
+chosen on: the three axes are then clean + defense, the adaptive attack's result, and cost. Outputs in the work dir:
+``benchmark.md``, ``benchmark.csv``, ``pareto.png`` (share of the attack's loss recovered vs seconds per image; with
+``--adaptive``, also clean + defense against the adaptive result). Resumable: finished cells are kept.
 
 ``--memory`` reports the peak memory of one purifier step (random weights, a random image of ``--size``) for each K,
 next to one forward + backward pass of the largest view, each in a fresh process (CUDA: peak allocated; CPU: growth
@@ -25,7 +29,7 @@ import sys
 ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 sys.path.insert(0, ROOT)  # runs from a checkout without installing mmequi
 
-from tools.robustness_report import run_cells, short, task_metric  # noqa: E402
+from tools.robustness_report import needs_defense, run_cells, short, task_metric  # noqa: E402
 
 BASELINE = 'none'
 
@@ -62,28 +66,35 @@ def cells_for(args):
                           defense_opts=options))
         cells.append(dict(sweep=label(name, options), attack=args.attack, defense=name, attack_opts={},
                           defense_opts=options, test_args=cache))
+        if getattr(args, 'adaptive', None):
+            adaptive, adaptive_opts = parse_setting(args.adaptive)
+            cells.append(dict(sweep=label(name, options), attack=adaptive, defense=name, attack_opts=adaptive_opts,
+                              defense_opts=options))
     return [dict(cell, num_images=args.num_images) for cell in cells]
 
 
 def summarise(records):
-    """One row per setting: cost and robustness, the share of the attack's loss it recovers."""
+    """One row per setting: cost and robustness, the share of the attack's loss it recovers; with an adaptive
+    attack, its result and the share of the (transferred) attack's loss the setting keeps under it."""
     key = task_metric(records[0])[0]
     clean, attacked = (next(r['metrics'][key] for r in records[:2] if r['attack'] == a) for a in ('none',
                                                                                                   records[1]['attack']))
+    share = (lambda value: (value - attacked) / (clean - attacked)) if clean > attacked else (lambda v: float('nan'))
     rows = []
     for setting in dict.fromkeys(r['sweep'] for r in records[2:]):
         pair = {r['attack']: r for r in records if r['sweep'] == setting}
-        on_clean, on_attacked = pair['none'], pair[records[1]['attack']]
+        on_clean, on_attacked = pair.pop('none'), pair.pop(records[1]['attack'])
+        adaptive = next(iter(pair.values()), None)  # the one cell left: the adaptive attack through this setting
         seconds = [r['seconds_per_image'].get('defense') for r in (on_clean, on_attacked)]
         passes = on_attacked.get('passes_per_image', {})
-        recovered = ((on_attacked['metrics'][key] - attacked) / (clean - attacked) if clean > attacked
-                     else float('nan'))
         rows.append(dict(setting=setting, images=on_attacked.get('images'), seconds_per_image=sum(seconds) / 2,
                          forward_backward_passes=passes.get('forward_backward', ''),
                          forward_passes=passes.get('forward', ''),
                          peak_memory_mib=max(r.get('peak_memory', {}).get('mib', 0) for r in (on_clean, on_attacked)),
                          clean_defended=on_clean['metrics'][key], attacked_defended=on_attacked['metrics'][key],
-                         recovered_share=recovered))
+                         recovered_share=share(on_attacked['metrics'][key]),
+                         adaptive_defended=adaptive['metrics'][key] if adaptive else '',
+                         adaptive_kept_share=share(adaptive['metrics'][key]) if adaptive else ''))
     return key, clean, attacked, rows
 
 
@@ -98,14 +109,18 @@ def write_outputs(args, records):
         writer.writerows(rows)
     with open(osp.join(args.work_dir, 'cells.json'), 'w') as f:
         json.dump(records, f, indent=2)
+    adaptive = any(r['adaptive_defended'] != '' for r in rows)
     header = ['setting', 'images', 's/img defense', '× faster than reference', 'fwd+bwd passes/img',
               'fwd passes/img', 'peak MiB', f'clean + defense {key}', f'attacked + defense {key}', 'recovered']
+    header += [f'adaptive → defense {key}', 'kept under adaptive'] if adaptive else []
     lines = ['| ' + ' | '.join(header) + ' |', '|' + '---|' * len(header)]
     for r in rows:
         lines.append(f"| {r['setting']} | {r['images']} | {r['seconds_per_image']:.3f} | "
                      f"{r['speedup_vs_reference']:.1f} | {r['forward_backward_passes']:.1f} | "
                      f"{r['forward_passes']:.1f} | {r['peak_memory_mib']:.0f} | {r['clean_defended']:.2f} | "
-                     f"{r['attacked_defended']:.2f} | {100 * r['recovered_share']:.1f} % |")
+                     f"{r['attacked_defended']:.2f} | {100 * r['recovered_share']:.1f} % |"
+                     + (f" {r['adaptive_defended']:.2f} | {100 * r['adaptive_kept_share']:.1f} % |"
+                        if r['adaptive_defended'] != '' else (' | |' if adaptive else '')))
     plot(args, rows, reference)
     attack_seconds = records[1]['seconds_per_image'].get('attack')
     text = (f'# Defense benchmark\n\nConfig `{args.config}`, checkpoint `{args.checkpoint}`, '
@@ -114,7 +129,10 @@ def write_outputs(args, records):
             f'{attack_seconds or float("nan"):.2f} s/img), the same attacked images for every setting. Recovered = '
             '(attacked + defense − attacked) / (clean − attacked). Passes are in units of the image\'s area '
             '(a ×2 view counts 4). Peak memory: the cell\'s process peak (CUDA: allocated). Reference: '
-            f'`{args.reference}`.\n\n' + '\n'.join(lines) + '\n\n![pareto](pareto.png)\n\nCommand:\n\n```\n'
+            f'`{args.reference}`.'
+            + (f' Adaptive: `{args.adaptive}` through each setting; kept = (adaptive → defense − attacked) / '
+               '(clean − attacked), the share of the transferred attack\'s loss the setting keeps under it.'
+               if adaptive else '') + '\n\n' + '\n'.join(lines) + '\n\n![pareto](pareto.png)\n\nCommand:\n\n```\n'
             + ' '.join(['python', 'tools/benchmark_defense.py', *sys.argv[1:]]) + '\n```\n')
     with open(osp.join(args.work_dir, 'benchmark.md'), 'w') as f:
         f.write(text)
@@ -126,7 +144,9 @@ def plot(args, rows, reference):
     matplotlib.use('Agg')
     import matplotlib.pyplot as plt
     from matplotlib.ticker import FormatStrFormatter, LogLocator, NullFormatter
-    fig, ax = plt.subplots(figsize=(8, 4.8))
+    adaptive = [r for r in rows if r['adaptive_defended'] != '']
+    fig, axes = plt.subplots(1, 2 if adaptive else 1, figsize=(14 if adaptive else 8, 4.8), squeeze=False)
+    ax = axes[0, 0]
     for i, r in enumerate(rows, 1):  # numbered points, the settings spelled out in the legend (labels collide)
         style = dict(marker='*', s=180, color='tab:red') if r is reference else dict(marker='o', s=45)
         ax.scatter(r['seconds_per_image'], 100 * r['recovered_share'], zorder=3, label=f'{i}: {r["setting"]}',
@@ -146,6 +166,19 @@ def plot(args, rows, reference):
     ax.set_title(f'Robustness vs cost of defense settings ({short(args.config)})', fontsize=9)
     ax.grid(alpha=0.3, which='both')
     ax.legend(loc='lower left', fontsize=6.5, framealpha=0.9)
+    if adaptive:  # the two accuracy axes a setting is chosen on, each point numbered as on the left
+        ax = axes[0, 1]
+        for i, r in enumerate(rows, 1):
+            if r['adaptive_defended'] == '':
+                continue
+            style = dict(marker='*', s=180, color='tab:red') if r is reference else dict(marker='o', s=45)
+            ax.scatter(r['adaptive_defended'], r['clean_defended'], zorder=3, **style)
+            ax.annotate(f"{i} ({r['seconds_per_image']:.2g} s)", (r['adaptive_defended'], r['clean_defended']),
+                        fontsize=8, xytext=(4, 4), textcoords='offset points')
+        ax.set_xlabel(f'adaptive attack → defense ({args.adaptive})')
+        ax.set_ylabel('clean + defense')
+        ax.set_title('Clean accuracy against the adaptive worst case (seconds per image in brackets)', fontsize=9)
+        ax.grid(alpha=0.3)
     fig.tight_layout()
     fig.savefig(osp.join(args.work_dir, 'pareto.png'), dpi=110)
     plt.close(fig)
@@ -237,6 +270,8 @@ def main(argv=None):
                         help="defense settings: NAME or NAME:key=value,key=value (e.g. 'equivariance:steps=5')")
     parser.add_argument('--reference', default='equivariance', help='the setting the speed-up is measured against')
     parser.add_argument('--attack', default='pgd_linf_eps4_50steps')
+    parser.add_argument('--adaptive', help="an adaptive attack run through every setting, NAME[:key=value,...] "
+                        "(e.g. 'bpda_apgd_eot4_linf_eps4_50steps:eot=2,steps=20'): the worst-case axis")
     parser.add_argument('--num-images', type=int, help='evaluate the first N images of the test split')
     parser.add_argument('--cfg-options', nargs='+', help='passed on to every tools/test.py run (key=value ...)')
     parser.add_argument('--work-dir')
@@ -252,6 +287,8 @@ def main(argv=None):
         return memory_benchmark(args)
     if not args.checkpoint:
         parser.error('a checkpoint is needed (or --memory)')
+    if args.adaptive and not needs_defense(parse_setting(args.adaptive)[0]):
+        parser.error(f'--adaptive {args.adaptive}: not an adaptive attack (it does not attack through the defense)')
     os.makedirs(osp.join(args.work_dir, 'cells'), exist_ok=True)
     records = run_cells(args, cells_for(args))
     lines = write_outputs(args, records)
