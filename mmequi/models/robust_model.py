@@ -93,6 +93,7 @@ class RobustModel(BaseModel):
     """
     default_feature = None
     feature_choices = ()
+    merges_predictions = False  # whether the task can predict through a defense's merge over views (TTA)
 
     def __init__(self, module: nn.Module, attack: Union[dict, Attack, None] = None,
                  defense: Union[dict, Defense, None] = None, feature: Optional[str] = None, seed: int = 0,
@@ -104,6 +105,9 @@ class RobustModel(BaseModel):
         self.module = module
         self.attack = build_component(ATTACKS, attack, Attack, 'attack')
         self.defense = build_component(DEFENSES, defense, Defense, 'defense')
+        if getattr(self.defense, 'merges_predictions', False) and not self.merges_predictions:
+            raise ValueError(f'{self.defense!r} merges the predictions of several views, which {type(self).__name__} '
+                             'cannot do differentiably (a detector merges boxes by NMS): use it with a segmentor')
         if getattr(self.attack, 'needs_defense', False) and self.defense is None:
             raise ValueError(f'{type(self.attack).__name__} is an adaptive attack: it attacks the defended model and '
                              'needs a defense (set defense=... in RobustTestHook / --defense NAME)')
@@ -141,7 +145,8 @@ class RobustModel(BaseModel):
         return None
 
     def task_objective(self, sample):
-        """Callable images -> Tensor[B] that the attack maximises (the task loss against the annotations)."""
+        """Callable images -> Tensor[B] that the attack maximises (the task loss against the annotations); an
+        adaptive attack on a defense that merges predictions (TTA) maximises it on the merged prediction."""
         raise NotImplementedError
 
     # ---- pixel space -------------------------------------------------------------------------------------------
@@ -204,6 +209,8 @@ class RobustModel(BaseModel):
             pixels = stages['purified'] = self.defense.purify(pixels, counter, self.generator(seed, 2))
             seconds['defense'] = time.perf_counter() - start
             passes = counter.passes
+            if getattr(self.defense, 'merges_predictions', False):  # its prediction costs the views' forwards
+                passes['forward'] += self.defense.forward_passes - 1  # beyond the one any prediction costs
         result = self.predict_pixels(pixels, sample)
         result.set_field(seconds, 'robust_seconds')
         result.set_field(passes, 'robust_passes')

@@ -1,5 +1,8 @@
 """The mmseg adapter: what the attack maximises (pixel cross-entropy) and where the equivariance is measured."""
+import copy
 import inspect
+
+import torch
 
 import torch.nn as nn
 import torch.nn.functional as F
@@ -9,16 +12,27 @@ from mmseg.registry import MODELS as SEG_MODELS
 from .robust_model import RobustModel, preprocess
 
 
+def inference(model, inputs, meta, merge=None):
+    """``model.inference`` (logits at the network input's size) of normalised 1×C×H×W ``inputs``; with ``merge`` (a
+    defense that merges views, e.g. :class:`~mmequi.defenses.FlipScaleTTA`), the merged log-probabilities, each
+    view inferred with its own size as ``img_shape`` / ``pad_shape`` (where mmseg's heads resize their logits)."""
+    if merge is None:
+        return model.inference(inputs, [meta])
+    return merge.merge(lambda view: model.inference(
+        view, [dict(meta, img_shape=tuple(view.shape[-2:]), pad_shape=tuple(view.shape[-2:]))]), inputs)
+
+
 class PixelCrossEntropy:
     """Untargeted segmentation objective: mean pixel CE against ``gt_sem_seg`` with ``ignore_index``, on logits
     brought to the label's resolution exactly as ``postprocess_result`` does (crop padding, un-flip, resize to
-    ``ori_shape``). ``pixel_losses`` serves SegPGD."""
+    ``ori_shape``). ``pixel_losses`` serves SegPGD. ``merge``: a defense that merges views (TTA): the logits are its
+    merged log-probabilities (the attack goes through the merge)."""
 
-    def __init__(self, model, sample):
+    def __init__(self, model, sample, merge=None):
         if 'gt_sem_seg' not in sample:
             raise ValueError('attacking a segmentor needs gt_sem_seg in the test data: add '
                              "dict(type='LoadAnnotations') to the test pipeline")
-        self.model, self.sample = model, sample
+        self.model, self.sample, self.merge = model, sample, merge
         self.labels = sample.gt_sem_seg.data.long()  # 1×H×W at ori_shape
         self.ignore_index = getattr(model.decode_head, 'ignore_index', 255)
 
@@ -26,7 +40,7 @@ class PixelCrossEntropy:
         model = self.model
         inputs, samples = preprocess(model, pixels, self.sample.clone())  # metainfo copied, gt untouched
         meta = samples[0].metainfo
-        logits = model.inference(inputs, [meta])
+        logits = inference(model, inputs, meta, self.merge)
         top, bottom, left, right = 0, 0, 0, 0
         if 'img_padding_size' in meta or 'padding_size' in meta:
             left, right, top, bottom = meta.get('img_padding_size', meta.get('padding_size'))
@@ -64,9 +78,20 @@ class SegRobustModel(RobustModel):
     """
     default_feature = 'logits'
     feature_choices = ('logits', 'decode', 'backbone', 'neck')
+    merges_predictions = True
 
     def task_objective(self, sample):
-        return PixelCrossEntropy(self.module, sample)
+        through = getattr(self.attack, 'needs_defense', False) and getattr(self.defense, 'merges_predictions', False)
+        return PixelCrossEntropy(self.module, sample, self.defense if through else None)
+
+    def predict_pixels(self, pixels, sample):
+        """The model's prediction, merged over the defense's views when it merges predictions (TTA)."""
+        if not getattr(self.defense, 'merges_predictions', False):
+            return super().predict_pixels(pixels, sample)
+        with torch.no_grad():
+            inputs, samples = preprocess(self.module, pixels, copy.deepcopy(sample))
+            logits = inference(self.module, inputs, samples[0].metainfo, self.defense)
+            return self.module.postprocess_result(logits, samples)[0]
 
     def missing_feature(self, name):
         head = getattr(self.module, 'decode_head', None)

@@ -48,6 +48,7 @@ T_DET = 'tests/test_det_robust.py'
 T_TRF = 'tests/test_equivariance_transforms.py'
 T_LOSS = 'tests/test_equivariance_loss.py'
 T_PUR = 'tests/test_purifier.py'
+T_TTA = 'tests/test_tta_defense.py'
 
 BREAKS = [
     # ---- the shared loop (mmequi/loop.py) -------------------------------------------------------------------------
@@ -211,6 +212,19 @@ BREAKS = [
     Break('wrapper: the clean image purified instead of the attacked one', 'mmequi/models/robust_model.py',
           "pixels = stages['purified'] = self.defense.purify(pixels,",
           "pixels = stages['purified'] = self.defense.purify(stages['clean'],", (T_BUG, T_SEG)),
+    Break('TTA: a mirrored view not mirrored back', 'mmequi/defenses/tta.py',
+          "logits = logits.flip(-1) if mirrored else logits", "logits = logits", (T_TTA,)),
+    Break('TTA: views averaged as logits, not probabilities', 'mmequi/defenses/tta.py',
+          "total = total + logits.softmax(1)", "total = total + logits", (T_TTA,)),
+    Break('TTA: the adaptive attack does not go through the merge', 'mmequi/models/seg_robust_model.py',
+          "return PixelCrossEntropy(self.module, sample, self.defense if through else None)",
+          "return PixelCrossEntropy(self.module, sample, None)", (T_TTA,)),
+    Break('TTA: the transferred attack goes through the merge', 'mmequi/models/seg_robust_model.py',
+          "through = getattr(self.attack, 'needs_defense', False) and",
+          "through = getattr(self.attack, 'eps', False) and", (T_TTA,)),
+    Break('TTA: the prediction made without the merge', 'mmequi/models/seg_robust_model.py',
+          "        if not getattr(self.defense, 'merges_predictions', False):\n            return super().predict_pixels(",
+          "        if True:\n            return super().predict_pixels(", (T_TTA,)),
     # ---- metrics -----------------------------------------------------------------------------------------------------
     Break('metric: ROC-AUC of the equivariance score in the wrong direction', 'mmequi/evaluation/equivariance_metric.py',
           "metrics['auc_clean_vs_attacked'] = roc_auc([r['clean'] for r in results],\n"

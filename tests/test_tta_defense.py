@@ -1,0 +1,112 @@
+"""FlipScaleTTA, the model's own test-time augmentation as a defense: mmseg's merge (the mean softmax over views,
+each brought back), the prediction through it, adaptive attacks through the merge and transferred ones not, cost,
+and clear errors."""
+import copy
+
+import pytest
+import torch
+import torch.nn.functional as F
+from mmseg.models.segmentors import SegTTAModel
+
+import mmequi  # noqa: F401
+from mmequi.defenses import FlipScaleTTA
+from mmequi.models import DetRobustModel, PixelCrossEntropy, SegRobustModel
+from mmequi.models.robust_model import preprocess
+
+from test_seg_robust import batch
+
+BPDA_APGD = dict(type='BPDAAPGD', eot=1, eps=4, steps=2)
+PGD = dict(type='PGD', eps=4, step_size=1, steps=2)
+
+
+def network_inputs(segmentor, image, sample):
+    inputs, samples = preprocess(segmentor, image.float().unsqueeze(0), copy.deepcopy(sample))
+    return inputs, samples[0].metainfo
+
+
+def test_merge_is_the_mean_softmax_of_every_view_brought_back(demo_segmentor):
+    """Two scales, each mirrored: the merged probabilities are the mean of the four views' softmax, a mirrored view's
+    logits mirrored back and a rescaled view's resized back (a right-left asymmetric image shows a missing un-flip)."""
+    image, sample = (x[0] for x in batch(1, 32, 64).values())
+    inputs, meta = network_inputs(demo_segmentor, image, sample)
+
+    def infer(view):
+        return demo_segmentor.inference(view, [dict(meta, img_shape=tuple(view.shape[-2:]),
+                                                    pad_shape=tuple(view.shape[-2:]))])
+    with torch.no_grad():
+        merged = FlipScaleTTA(scales=(1.0, 1.5), flip=True).merge(infer, inputs).exp()
+        big = F.interpolate(inputs, size=(48, 96), mode='bilinear', align_corners=False)
+        views = [infer(inputs), infer(inputs.flip(-1)).flip(-1),
+                 F.interpolate(infer(big), size=(32, 64), mode='bilinear', align_corners=False),
+                 F.interpolate(infer(big.flip(-1)).flip(-1), size=(32, 64), mode='bilinear', align_corners=False)]
+    expected = torch.stack([v.softmax(1) for v in views]).mean(0)
+    assert torch.allclose(merged, expected, atol=1e-6)
+    assert (merged - infer(inputs).softmax(1)).abs().max() > 1e-2  # the views do change the prediction
+
+
+def test_flip_tta_predicts_what_mmseg_seg_tta_model_predicts(demo_segmentor):
+    """Flip only, one scale: the wrapper's TTA prediction is mmseg's SegTTAModel merge of the plain and the mirrored
+    prediction (mmseg un-flips the mirrored one in postprocess_result, from its flip metainfo)."""
+    image, sample = (x[0] for x in batch(1, 32, 64).values())
+    with torch.no_grad():
+        ours = SegRobustModel(demo_segmentor, defense=dict(type='FlipScaleTTA', scales=(1.0,), flip=True),
+                              score=False).test_step(dict(inputs=[image], data_samples=[sample]))[0]
+        plain = demo_segmentor.predict(*preprocess(demo_segmentor, image.float().unsqueeze(0),
+                                                   copy.deepcopy(sample)))
+        mirrored_sample = copy.deepcopy(sample)
+        mirrored_sample.set_metainfo(dict(flip=True, flip_direction='horizontal'))
+        mirrored = demo_segmentor.predict(*preprocess(demo_segmentor, image.flip(-1).float().unsqueeze(0),
+                                                      mirrored_sample))
+        theirs = SegTTAModel(module=demo_segmentor).merge_preds([plain + mirrored])[0]
+    assert torch.equal(ours.pred_sem_seg.data, theirs.pred_sem_seg.data)
+    assert not torch.equal(plain[0].pred_sem_seg.data, theirs.pred_sem_seg.data)  # the flip changes pixels
+
+
+def test_one_view_tta_is_the_plain_model(demo_segmentor):
+    data = batch(2, 32, 64)
+    with torch.no_grad():
+        one = SegRobustModel(demo_segmentor, defense=dict(type='FlipScaleTTA', scales=(1.0,), flip=False),
+                             score=False).test_step(copy.deepcopy(data))
+        plain = SegRobustModel(demo_segmentor, score=False).test_step(copy.deepcopy(data))
+    for a, b in zip(one, plain):
+        assert torch.equal(a.pred_sem_seg.data, b.pred_sem_seg.data)
+    image, sample = data['inputs'][0], data['data_samples'][0]
+    pixels = image.float().unsqueeze(0)
+    merged = PixelCrossEntropy(demo_segmentor, sample, FlipScaleTTA(scales=(1.0,), flip=False))(pixels)
+    assert torch.allclose(merged, PixelCrossEntropy(demo_segmentor, sample)(pixels), atol=1e-5)
+
+
+def test_an_adaptive_attack_goes_through_the_merge_a_transferred_one_does_not(demo_segmentor):
+    image, sample = (x[0] for x in batch(1, 32, 64).values())
+    pixels = image.float().unsqueeze(0)
+    tta = dict(type='FlipScaleTTA', scales=(1.0, 1.5), flip=True)
+    through = SegRobustModel(demo_segmentor, attack=BPDA_APGD, defense=tta, score=False).task_objective(sample)
+    transferred = SegRobustModel(demo_segmentor, attack=PGD, defense=tta, score=False).task_objective(sample)
+    with torch.no_grad():
+        merged = PixelCrossEntropy(demo_segmentor, sample, FlipScaleTTA(scales=(1.0, 1.5), flip=True))(pixels)
+        plain = PixelCrossEntropy(demo_segmentor, sample)(pixels)
+        assert (merged - plain).abs().item() > 1e-3
+        assert torch.allclose(through(pixels), merged, atol=1e-6)
+        assert torch.allclose(transferred(pixels), plain, atol=1e-6)
+
+
+def test_tta_changes_no_pixel_and_counts_its_forwards(demo_segmentor):
+    model = SegRobustModel(demo_segmentor, attack=PGD, defense=dict(type='FlipScaleTTA'), score=False,
+                           keep_images=True)
+    with torch.no_grad():
+        result = model.test_step(batch(1, 32, 64))[0]
+    assert torch.equal(result.robust_images['attacked'], result.robust_images['purified'])
+    # four views, two at 1.5× the side: 2·(1 + 2.25) forwards, one of which any prediction costs
+    assert result.robust_passes == {'forward': 5.5, 'forward_backward': 0.0}
+
+
+@pytest.mark.parametrize('scales', [(), 'x', (0.0,), (1.0, -2), (True,)])
+def test_bad_scales_are_named(scales):
+    with pytest.raises(ValueError, match='scales must be a non-empty sequence'):
+        FlipScaleTTA(scales=scales)
+
+
+def test_a_detector_refuses_a_merge_of_predictions(demo_detector):
+    detector, _ = demo_detector
+    with pytest.raises(ValueError, match='merges the predictions of several views.*DetRobustModel cannot'):
+        DetRobustModel(detector, defense=dict(type='FlipScaleTTA'))
