@@ -22,9 +22,9 @@ SHIPPED = sorted(glob.glob(osp.join(ROOT, 'configs/equivariance/*/*.py')) +
                  glob.glob(osp.join(ROOT, 'configs/demo/*_pgd-*.py')))
 SEG_CONFIGS = [p for p in SHIPPED if osp.basename(p).startswith(('pspnet', 'deeplabv3', 'fcn'))]
 DET_CONFIGS = [p for p in SHIPPED if p not in SEG_CONFIGS]
-# Few steps, two views: the configs' wiring is under test here, not the method's strength.
-FAST = {'custom_hooks.0.attack.steps': 1, 'custom_hooks.0.defense.steps': 1,
-        'custom_hooks.0.defense.num_views': 2}
+# Few steps, two views: the configs' wiring is under test here, not the method's strength. The configs state attack
+# and defense once, at the top level, so --cfg-options reach them.
+FAST = {'attack.steps': 1, 'defense.steps': 1, 'defense.num_views': 2}
 
 
 @pytest.fixture(scope='module')
@@ -79,8 +79,9 @@ def test_shipped_seg_config_runs(tmp_path, data, config):
     metrics, robustness = run(config, checkpoint, tmp_path / 'work', data[fmt], options)
     for key in ('mIoU', 'aAcc', 'equivariance/clean', 'equivariance/attacked', 'equivariance/purified'):
         assert key in metrics, key
-    assert robustness['settings']['attack']['type'] == 'PGD'
+    assert robustness['settings']['attack']['type'] == 'PGD' and robustness['settings']['attack']['steps'] == 1
     assert robustness['settings']['defense']['type'] == 'EquivariancePurifier'
+    assert (robustness['settings']['defense']['steps'], robustness['settings']['defense']['num_views']) == (1, 2)
     assert set(robustness['seconds_per_image']) == {'attack', 'defense'}
 
 
@@ -109,13 +110,25 @@ def test_attack_and_defense_switches(tmp_path, data):
         test_tool.main([config, checkpoint, '--attack', 'pgd_eps999'])
 
 
-@pytest.mark.parametrize('option, hint', [('defense.num_views=4', '--defense-opts num_views=4'),
-                                          ('attack.eps=8', '--attack-opts eps=8')])
-def test_cfg_options_on_attack_or_defense_are_refused_not_ignored(option, hint):
-    """The hook copied `attack`/`defense` when the config was read: --cfg-options there would change nothing."""
-    config = osp.join(ROOT, 'configs/demo/fcn_r18-d8_synthetic-cityscapes_pgd-linf-eps4_equivariance.py')
-    with pytest.raises(ValueError, match=f'--cfg-options {option.split("=")[0]}.*{hint}'):
-        test_tool.main([config, '--cfg-options', option])
+def test_a_config_stating_attack_twice_differently_is_refused(tmp_path):
+    """The old way: the hook entry copies the top-level attack ({{_base_.attack}}); a --cfg-options on the top level
+    then leaves a copy that disagrees. Refused, naming both, before any work (no checkpoint is even read)."""
+    config = tmp_path / 'twice.py'
+    config.write_text(f"_base_ = [{osp.join(ROOT, 'configs/demo/fcn_r18-d8_synthetic-cityscapes_pgd-linf-eps4_equivariance.py')!r}]\n"
+                      "custom_hooks = [dict(type='RobustTestHook', attack={{_base_.attack}}, seed=0)]\n")
+    test_tool_args = [str(config), 'missing.pth', '--work-dir', str(tmp_path / 'work')]
+    with pytest.raises(ValueError, match="states `attack` twice and they disagree: top level .*'eps': 8.*drop attack="):
+        test_tool.main(test_tool_args + ['--cfg-options', 'attack.eps=8'])
+
+
+def test_one_source_rule():
+    from mmequi.apis.config import stated_once
+    pgd = dict(type='PGD', eps=4)
+    assert stated_once('attack', None, pgd) == pgd  # the top level when the hook entry omits it
+    assert stated_once('attack', pgd, None) == pgd  # the entry's own in a config with none at the top level
+    assert stated_once('attack', dict(pgd), pgd) == pgd  # the same twice is one
+    with pytest.raises(ValueError, match='states `defense` twice'):
+        stated_once('defense', dict(type='EquivariancePurifier'), dict(type='EquivariancePurifier', eps=4))
 
 
 def test_shipped_configs_resolve_by_package_name():

@@ -12,7 +12,7 @@ from conftest import ROOT, SEG_CHECKPOINT
 EXTERNAL_CONFIG = '''_base_ = ['mmequi::demo/fcn_r18-d8_synthetic-cityscapes.py',
           'mmequi::_base_/attacks/pgd_linf_eps4_20steps.py', 'mmequi::_base_/defenses/equivariance.py']
 custom_imports = dict(imports=['mmequi'], allow_failed_imports=False)
-custom_hooks = [dict(type='RobustTestHook', attack={{_base_.attack}}, defense={{_base_.defense}}, seed=0)]
+custom_hooks = [dict(type='RobustTestHook', seed=0)]
 '''
 
 

@@ -8,4 +8,4 @@ _base_ = [
 ]
 custom_imports = dict(imports=['mmequi'], allow_failed_imports=False)
 load_from = 'checkpoints/faster-rcnn_r18_fpn_synthetic-coco.pth'
-custom_hooks = [dict(type='RobustTestHook', attack={{_base_.attack}}, defense={{_base_.defense}}, seed=0)]
+custom_hooks = [dict(type='RobustTestHook', seed=0)]

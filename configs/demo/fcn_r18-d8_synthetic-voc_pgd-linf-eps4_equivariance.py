@@ -7,4 +7,4 @@ _base_ = [
 ]
 custom_imports = dict(imports=['mmequi'], allow_failed_imports=False)
 load_from = 'checkpoints/fcn_r18-d8_synthetic-voc.pth'
-custom_hooks = [dict(type='RobustTestHook', attack={{_base_.attack}}, defense={{_base_.defense}}, seed=0)]
+custom_hooks = [dict(type='RobustTestHook', seed=0)]

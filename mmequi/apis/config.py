@@ -42,22 +42,27 @@ def config_path(path):
     return path
 
 
-def check_cfg_options(cfg_options):
-    """``--cfg-options attack.X=...`` / ``defense.X=...`` would be silently ignored: the hook copied ``attack`` and
-    ``defense`` when the config was read. Refuse them, naming the option that works."""
-    for key, value in (cfg_options or {}).items():
-        kind, _, option = key.partition('.')
-        if kind in ('attack', 'defense'):
-            raise ValueError(f'--cfg-options {key}: the RobustTestHook copied `{kind}` when the config was read, so '
-                             f'this would be ignored; use --{kind}-opts {option or "KEY"}={value} '
-                             f'(or --{kind} NAME)')
+def plain(value):
+    """A config value as plain dicts and lists (a ``ConfigDict`` compares by content only once converted)."""
+    return value.to_dict() if hasattr(value, 'to_dict') else value
+
+
+def stated_once(kind, in_hook, top_level):
+    """The one ``attack`` / ``defense`` of a run: the config's top-level ``kind`` (what ``--cfg-options kind.KEY=...``
+    and ``--kind-opts`` change), else the ``RobustTestHook`` entry's own. Both stated and different is refused: a copy
+    that silently disagrees (e.g. ``attack={{_base_.attack}}`` in the hook, then ``--cfg-options attack.eps=8``)."""
+    in_hook, top_level = plain(in_hook), plain(top_level)
+    if top_level is None or in_hook is None or in_hook == top_level:
+        return in_hook if top_level is None else top_level
+    raise ValueError(f'the config states `{kind}` twice and they disagree: top level {top_level!r}, RobustTestHook '
+                     f'{kind}={in_hook!r}; state it once, at the top level (--cfg-options {kind}.KEY=VALUE and '
+                     f'--{kind}-opts KEY=VALUE change that one), and drop {kind}= from the hook entry')
 
 
 def load_config(path, cfg_options=None, work_dir=None, launcher='none'):
     """Read a config as mmseg's/mmdet's tools do: ``--cfg-options`` merged, ``--work-dir`` (else
     ``work_dirs/<config name>``), and the launcher. ``path`` may be ``mmequi::<path in the shipped configs>``."""
     path = config_path(path)
-    check_cfg_options(cfg_options)
     cfg = Config.fromfile(path)
     if cfg_options:
         cfg.merge_from_dict(cfg_options)
@@ -98,24 +103,25 @@ def load_component(kind, name):
 
 def set_robust_test(cfg, attack=None, defense=None, attack_opts=None, defense_opts=None):
     """Apply ``--attack`` / ``--defense`` (names, see :func:`load_component`) and their option overrides to
-    ``cfg``: add or update its ``RobustTestHook`` entry and import mmequi. Returns the hook entry, or None for a
-    plain test run."""
+    ``cfg``'s one ``attack`` / ``defense`` (the top level, :func:`stated_once`; one the hook entry held moves there),
+    add a ``RobustTestHook`` entry if there is none, and import mmequi. Returns the hook entry, or None for a plain
+    test run."""
     entry = robust_hook_entry(cfg)
     if entry is None and attack is None and defense is None and not attack_opts and not defense_opts:
         return None
     if entry is None:
-        entry = dict(type=ROBUST_HOOK, attack=cfg.get('attack'), defense=cfg.get('defense'))
+        entry = dict(type=ROBUST_HOOK)
         cfg.custom_hooks = list(cfg.get('custom_hooks', None) or []) + [entry]
         entry = cfg.custom_hooks[-1]
-    if attack is not None:
-        entry['attack'] = load_component('attack', attack)
-    if defense is not None:
-        entry['defense'] = load_component('defense', defense)
-    for kind, opts in (('attack', attack_opts), ('defense', defense_opts)):
+    for kind, name, opts in (('attack', attack, attack_opts), ('defense', defense, defense_opts)):
+        value = stated_once(kind, entry.pop(kind, None), cfg.get(kind))
+        if name is not None:
+            value = load_component(kind, name)
         if opts:
-            if entry.get(kind) is None:
+            if value is None:
                 raise ValueError(f'--{kind}-opts {dict(opts)} given, but the run has no {kind}')
-            entry[kind] = {**entry[kind], **opts}
+            value = {**value, **opts}
+        cfg[kind] = value
     imports = cfg.get('custom_imports', None) or dict(imports=[], allow_failed_imports=False)
     if 'mmequi' not in imports['imports']:
         imports['imports'] = list(imports['imports']) + ['mmequi']

@@ -118,7 +118,7 @@ def main(argv=None):
             raise ValueError('--feature needs a robust run (--attack and/or --defense)')
         robust['feature'] = args.feature
     if args.attack_cache:
-        if robust is None or robust.get('attack') is None:
+        if robust is None or cfg.get('attack') is None:
             raise ValueError('--attack-cache needs an attack (--attack NAME)')
         robust['attack_cache'] = osp.abspath(args.attack_cache)
     if args.out and task_scope(cfg) == 'mmdet' and not args.out.endswith(('.pkl', '.pickle')):

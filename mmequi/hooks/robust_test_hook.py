@@ -21,6 +21,7 @@ from mmengine.hooks import Hook
 from mmengine.model import is_model_wrapper
 from mmengine.registry import HOOKS
 
+from mmequi.apis.config import stated_once
 from mmequi.evaluation import EquivarianceMetric, evaluate_dataset_images_only
 from mmequi.evaluation.areas import class_areas, miou, pixel_accuracy
 from mmequi.models import RobustModel, robust_model_for
@@ -100,8 +101,11 @@ class RobustTestHook(Hook):
 
     Args:
         attack: an ``ATTACKS`` config (``dict(type='PGD', eps=4, step_size=1, steps=50)``, ε in 0–255 pixel units) or
-            None for clean inputs.
-        defense: a ``DEFENSES`` config (``dict(type='EquivariancePurifier')``) or None for an undefended model.
+            None for clean inputs. A config that states ``attack`` at its top level (an mmequi ``_base_/attacks``
+            file) needs none here: that one is used, so ``--cfg-options attack.eps=8`` reaches it; stating both,
+            differently, is refused.
+        defense: a ``DEFENSES`` config (``dict(type='EquivariancePurifier')``) or None for an undefended model; the
+            top-level ``defense`` as for ``attack``.
         feature, seed, score: as :class:`RobustModel`.
         show_dir: write side-by-side PNGs (clean | attacked | purified, each with its prediction) there.
         attack_cache, feature_window: as :class:`RobustModel` (store and reuse attacked images; features of large
@@ -130,6 +134,9 @@ class RobustTestHook(Hook):
         inner = parent.module if is_model_wrapper(parent) else parent
         if isinstance(inner, RobustModel):
             raise ValueError('the model is already wrapped in a RobustModel: use one RobustTestHook per run')
+        config = getattr(runner, 'cfg', None) or {}
+        for kind in ('attack', 'defense'):  # one source: the config's top level, else this entry's own
+            self.settings[kind] = stated_once(kind, self.settings[kind], config.get(kind))
         dataset = getattr(getattr(runner.test_loop, 'dataloader', None), 'dataset', None)
         # mmseg's / mmdet's visualization hooks paint the file at img_path: point them at the input the model saw
         self.paint_inputs = any(type(h).__name__ in ('SegVisualizationHook', 'DetVisualizationHook')

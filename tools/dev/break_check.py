@@ -225,6 +225,13 @@ BREAKS = [
     Break('TTA: the prediction made without the merge', 'mmequi/models/seg_robust_model.py',
           "        if not getattr(self.defense, 'merges_predictions', False):\n            return super().predict_pixels(",
           "        if True:\n            return super().predict_pixels(", (T_TTA,)),
+    Break('config: the hook ignores the config\'s top-level attack and defense', 'mmequi/hooks/robust_test_hook.py',
+          "stated_once(kind, self.settings[kind], config.get(kind))", "stated_once(kind, self.settings[kind], None)",
+          ('tests/test_configs.py::test_shipped_seg_config_runs[fcn_r18-d8_synthetic-cityscapes_pgd-linf-eps4_'
+           'equivariance.py]',)),
+    Break('config: two statements of the attack that disagree, one silently kept', 'mmequi/apis/config.py',
+          "if top_level is None or in_hook is None or in_hook == top_level:", "if True:",
+          ('tests/test_configs.py::test_one_source_rule',)),
     # ---- metrics -----------------------------------------------------------------------------------------------------
     Break('metric: ROC-AUC of the equivariance score in the wrong direction', 'mmequi/evaluation/equivariance_metric.py',
           "metrics['auc_clean_vs_attacked'] = roc_auc([r['clean'] for r in results],\n"

@@ -10,4 +10,4 @@ _base_ = [
 ]
 custom_imports = dict(imports=['mmequi'], allow_failed_imports=False)
 load_from = 'https://download.openmmlab.com/mmsegmentation/v0.5/pspnet/pspnet_r50-d8_512x1024_80k_cityscapes/pspnet_r50-d8_512x1024_80k_cityscapes_20200606_112131-2376f12b.pth'  # noqa: E501
-custom_hooks = [dict(type='RobustTestHook', attack={{_base_.attack}}, defense={{_base_.defense}}, seed=0)]
+custom_hooks = [dict(type='RobustTestHook', seed=0)]

@@ -10,4 +10,4 @@ _base_ = [
 ]
 custom_imports = dict(imports=['mmequi'], allow_failed_imports=False)
 load_from = 'https://download.openmmlab.com/mmdetection/v2.0/faster_rcnn/faster_rcnn_r50_fpn_1x_coco/faster_rcnn_r50_fpn_1x_coco_20200130-047c8118.pth'  # noqa: E501
-custom_hooks = [dict(type='RobustTestHook', attack={{_base_.attack}}, defense={{_base_.defense}}, seed=0)]
+custom_hooks = [dict(type='RobustTestHook', seed=0)]

@@ -10,4 +10,4 @@ _base_ = [
 ]
 custom_imports = dict(imports=['mmequi'], allow_failed_imports=False)
 load_from = 'https://download.openmmlab.com/mmdetection/v2.0/mask_rcnn/mask_rcnn_r50_fpn_1x_coco/mask_rcnn_r50_fpn_1x_coco_20200205-d4b0c5d6.pth'  # noqa: E501
-custom_hooks = [dict(type='RobustTestHook', attack={{_base_.attack}}, defense={{_base_.defense}}, seed=0)]
+custom_hooks = [dict(type='RobustTestHook', seed=0)]
