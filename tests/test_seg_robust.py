@@ -193,7 +193,7 @@ def test_wrapper_is_test_only(segmentor):
 
 
 def test_hook_wraps_inside_a_distributed_wrapper(segmentor):
-    """RobustTestHook replaces the module inside MMDistributedDataParallel (gloo, one process) and adds the metric."""
+    """RobustTestHook replaces the module inside MMDistributedDataParallel (gloo, one process) and adds the metrics."""
     import socket
     from types import SimpleNamespace
 
@@ -201,7 +201,7 @@ def test_hook_wraps_inside_a_distributed_wrapper(segmentor):
     from mmengine.logging import MMLogger
     from mmengine.model import MMDistributedDataParallel
 
-    from mmequi.evaluation import EquivarianceMetric
+    from mmequi.evaluation import EquivarianceMetric, RobustRecordMetric
     from mmequi.hooks import RobustTestHook
 
     with socket.socket() as s:
@@ -214,7 +214,7 @@ def test_hook_wraps_inside_a_distributed_wrapper(segmentor):
                                  logger=MMLogger.get_instance('test_ddp_hook'))
         RobustTestHook(attack=FAST_ATTACK, defense=FAST_DEFENSE).before_test(runner)
         assert runner.model is ddp and isinstance(ddp.module, SegRobustModel) and ddp.module.module is segmentor
-        assert [type(m) for m in runner.test_loop.evaluator.metrics] == [EquivarianceMetric]
+        assert [type(m) for m in runner.test_loop.evaluator.metrics] == [EquivarianceMetric, RobustRecordMetric]
         (result, ) = ddp.test_step(batch(1))
         assert set(result.equivariance_scores) == {'clean', 'attacked', 'purified'}
     finally:
@@ -262,10 +262,12 @@ def test_feature_window_stitches_features_of_large_inputs(segmentor):
 def test_robustness_json_is_written_by_rank_0_only(segmentor, tmp_path, monkeypatch):
     from types import SimpleNamespace
 
+    from mmequi.evaluation import RobustRecordMetric
     from mmequi.hooks import RobustTestHook, robust_test_hook
     hook = RobustTestHook(attack=FAST_ATTACK)
     hook.model = wrap(segmentor, attack=FAST_ATTACK)
-    hook.seconds, hook.images = [dict(attack=1.0)], [dict(img_path='a.png')]
+    hook.records = RobustRecordMetric()
+    hook.records.summary = dict(seconds_per_image=dict(attack=1.0), passes_per_image={}, images=1)
     runner = SimpleNamespace(log_dir=str(tmp_path), logger=SimpleNamespace(info=lambda *a: None))
     monkeypatch.setattr(robust_test_hook, 'is_main_process', lambda: False)
     hook.after_test_epoch(runner, {'mIoU': 1.0})
@@ -281,7 +283,7 @@ def test_per_image_figures_match_mmseg_iou_metric():
     from mmseg.evaluation import IoUMetric
     from mmseg.structures import SegDataSample
 
-    from mmequi.hooks.robust_test_hook import per_image_metrics
+    from mmequi.evaluation import per_image_metrics
     generator = torch.Generator().manual_seed(0)
     label = torch.randint(0, 6, (1, 40, 50), generator=generator)
     label[:, :5] = 255
@@ -298,3 +300,25 @@ def test_per_image_figures_match_mmseg_iou_metric():
     assert figures['class_iou'] == pytest.approx({c: 100 * float(intersection[c] / union[c])
                                                   for c in range(7) if union[c] > 0})
     assert figures['aAcc'] == pytest.approx(100 * float(intersection.sum() / (label != 255).sum()))
+
+
+def test_record_metric_writes_one_line_per_image_and_the_mean_cost(segmentor, tmp_path):
+    """RobustRecordMetric reads the dicts mmengine's evaluator makes of the wrapper's results: one record per image in
+    the order given (mmengine's collect_results puts every rank's in dataset order), its figures the same as from
+    the data sample itself, and the run's mean seconds and passes per image."""
+    from mmequi.evaluation import RobustRecordMetric, per_image_metrics
+    with torch.no_grad():
+        results = wrap(segmentor, attack=FAST_ATTACK, defense=FAST_DEFENSE).test_step(batch(2))
+    metric = RobustRecordMetric(out_dir=str(tmp_path), data_root='.')
+    metric.process({}, [r.to_dict() for r in results])
+    assert metric.evaluate(2) == {}
+    lines = [json.loads(line) for line in (tmp_path / 'per_image.jsonl').read_text().splitlines()]
+    assert [line['img_path'] for line in lines] == ['img0.png', 'img1.png']
+    for line, result in zip(lines, results):
+        assert line['metrics']['mIoU'] == pytest.approx(per_image_metrics(result, result)['mIoU'])
+        assert line['equivariance'] == pytest.approx(result.equivariance_scores)
+    assert metric.summary['images'] == 2
+    assert metric.summary['seconds_per_image']['defense'] == pytest.approx(
+        sum(r.robust_seconds['defense'] for r in results) / 2)
+    assert metric.summary['passes_per_image']['forward_backward'] == pytest.approx(
+        sum(r.robust_passes['forward_backward'] for r in results) / 2)

@@ -195,7 +195,7 @@ def test_merged_metrics_equal_mmseg_and_mmequi_metrics():
     from mmseg.structures import SegDataSample
 
     from mmequi.evaluation import EquivarianceMetric
-    from mmequi.hooks.robust_test_hook import per_image_metrics
+    from mmequi.evaluation import per_image_metrics
     from tools.robustness_report import merged_metrics
     generator = torch.Generator().manual_seed(1)
     iou_metric = IoUMetric(metrics=['mIoU'])

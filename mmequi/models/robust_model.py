@@ -25,6 +25,7 @@ from mmequi.attacks import Attack, AttackContext
 from mmequi.defenses import Defense
 from mmequi.equivariance import EquivarianceScorer
 from mmequi.evaluation.equivariance_metric import STAGES
+from mmequi.evaluation.robust_records import relative_path
 from mmequi.registry import ATTACKS, DEFENSES, build
 
 
@@ -185,10 +186,7 @@ class RobustModel(BaseModel):
 
     def relative_path(self, sample):
         """The image's path relative to ``data_root`` (as the dataset gives it without one; None without a path)."""
-        path = sample.metainfo.get('img_path')
-        if path is not None and self.data_root:
-            path = osp.relpath(osp.abspath(path), osp.abspath(self.data_root))
-        return path
+        return relative_path(sample.metainfo.get('img_path'), self.data_root)
 
     def generator(self, seed, purpose):
         return torch.Generator().manual_seed(seed + purpose)

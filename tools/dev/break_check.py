@@ -135,7 +135,7 @@ BREAKS = [
     Break('areas: predicted and label areas swapped before mmseg computes the metrics', 'mmequi/evaluation/areas.py',
           "totals[0], totals[1], totals[3], totals[2], ['mIoU']", "totals[0], totals[1], totals[2], totals[3], ['mIoU']",
           ('tests/test_tools.py::test_merged_metrics_equal_mmseg_and_mmequi_metrics',)),
-    Break('areas: per-image records count the ignored pixels', 'mmequi/hooks/robust_test_hook.py',
+    Break('areas: per-image records count the ignored pixels', 'mmequi/evaluation/robust_records.py',
           "areas = class_areas(predicted[valid], label[valid])", "areas = class_areas(predicted, label)",
           ('tests/test_tools.py::test_merged_metrics_equal_mmseg_and_mmequi_metrics', T_SEG)),
     # ---- DAG ---------------------------------------------------------------------------------------------------------
@@ -232,6 +232,12 @@ BREAKS = [
     Break('config: two statements of the attack that disagree, one silently kept', 'mmequi/apis/config.py',
           "if top_level is None or in_hook is None or in_hook == top_level:", "if True:",
           ('tests/test_configs.py::test_one_source_rule',)),
+    Break('records: image paths not relative to the data root', 'mmequi/evaluation/robust_records.py',
+          "img_path=relative_path(sample.get('img_path'), self.data_root)", "img_path=sample.get('img_path')",
+          ('tests/test_test_tool.py::test_out_writes_label_pngs_and_per_image_results',)),
+    Break('pictures: the codebase painter pointed at the clean image', 'mmequi/hooks/robust_visualization_hook.py',
+          "image = list(sample.robust_images.values())[-1]", "image = list(sample.robust_images.values())[0]",
+          ('tests/test_test_tool.py::test_show_dir_is_under_the_work_dir_and_the_painter_sees_the_model_input',)),
     # ---- metrics -----------------------------------------------------------------------------------------------------
     Break('metric: ROC-AUC of the equivariance score in the wrong direction', 'mmequi/evaluation/equivariance_metric.py',
           "metrics['auc_clean_vs_attacked'] = roc_auc([r['clean'] for r in results],\n"
