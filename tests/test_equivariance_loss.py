@@ -130,12 +130,26 @@ class FlipNotUndone(EquiTransform):
 
 
 def test_pooled_invariance_baseline_ignores_the_spatial_layout():
+    from mmequi.equivariance.objectives import pooled as pooled_view
     images = torch.rand(2, 3, 10, 12, generator=torch.Generator().manual_seed(0)) * 255
-    views, masks = view_features(lambda x: x, images, [FlipNotUndone()], pooled=True)
+    views, masks = view_features(lambda x: x, images, [FlipNotUndone()], align=pooled_view)
     assert views[1][0].shape == (2, 3, 1, 1) and masks[1][0].shape == (2, 1, 1, 1)
-    pooled = compute_equivariance_score(lambda x: x, images, [FlipNotUndone()], pooled=True)
+    pooled = compute_equivariance_score(lambda x: x, images, [FlipNotUndone()], align=pooled_view)
     dense = compute_equivariance_score(lambda x: x, images, [FlipNotUndone()])
     assert torch.allclose(pooled, torch.ones(2)) and (dense < 0.95).all()
+
+
+def test_the_invariance_objective_pools_and_the_equivariance_objective_inverts():
+    """Each objective owns how its views are compared: the baseline's pooling lives in InvarianceObjective."""
+    from mmequi.equivariance import EquivarianceObjective, InvarianceObjective
+    images = torch.rand(2, 3, 10, 12, generator=torch.Generator().manual_seed(0)) * 255
+    pooled = InvarianceObjective([FlipNotUndone()])(images, lambda x: x)
+    dense = EquivarianceObjective([FlipNotUndone()])(images, lambda x: x)
+    assert torch.allclose(pooled, torch.ones(2)) and (dense < 0.95).all()
+    assert torch.allclose(InvarianceObjective([FlipNotUndone()]).gradient(images, lambda x: x ** 2),
+                          torch.autograd.functional.jacobian(
+                              lambda x: InvarianceObjective([FlipNotUndone()])(x, lambda y: y ** 2).sum(), images),
+                          atol=1e-6)
 
 
 def test_each_image_draws_its_own_view_parameters():

@@ -15,6 +15,12 @@ from mmequi.equivariance import EquivarianceScorer, HFlip, Resize, Rotate, compu
 from mmequi.registry import DEFENSES
 
 
+def align(pooled):
+    """The invariance baseline's view (pooled) or Eq. 2's (inverted), as each objective passes it."""
+    from mmequi.equivariance import EquivarianceObjective, InvarianceObjective
+    return (InvarianceObjective if pooled else EquivarianceObjective).align
+
+
 FAST_VIEWS = [HFlip(), Rotate(15), Resize(0.5)]
 
 
@@ -305,9 +311,10 @@ def test_view_by_view_gradient_equals_autograd_through_all_views(pooled):
     views = [HFlip(), Rotate(15), Resize(2.0), Resize(0.5)]
     images = images_like(2, 20, 24, 0).requires_grad_(True)
     with torch.enable_grad():
-        score = compute_equivariance_score(two_levels, images, views, torch.Generator().manual_seed(4), pooled)
+        score = compute_equivariance_score(two_levels, images, views, torch.Generator().manual_seed(4), align(pooled))
         expected, = torch.autograd.grad(score.sum(), images)
-    value, grad = equivariance_score_and_gradient(two_levels, images, views, torch.Generator().manual_seed(4), pooled)
+    value, grad = equivariance_score_and_gradient(two_levels, images, views, torch.Generator().manual_seed(4),
+                                                  align(pooled))
     assert torch.allclose(value, score.detach(), atol=1e-5)
     assert (grad - expected).abs().max() <= 1e-4 * expected.abs().max()
 
@@ -390,9 +397,9 @@ def test_batched_views_equal_one_call_per_view(pooled):
 
     views = [HFlip(), Rotate(15), Rotate(10), Resize(0.5)]
     images = images_like(2, 18, 22, 0)
-    one_by_one = compute_equivariance_score(spy, images, views, torch.Generator().manual_seed(1), pooled)
+    one_by_one = compute_equivariance_score(spy, images, views, torch.Generator().manual_seed(1), align(pooled))
     separate_calls, calls[:] = len(calls), []
-    together = compute_equivariance_score(spy, images, views, torch.Generator().manual_seed(1), pooled,
+    together = compute_equivariance_score(spy, images, views, torch.Generator().manual_seed(1), align(pooled),
                                           batch_views=True)
     assert torch.allclose(one_by_one, together, atol=1e-5)
     assert len(calls) < separate_calls and max(calls) == 2 * 4  # 2 images × (identity, flip, 2 rotations)

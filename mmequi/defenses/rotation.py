@@ -10,6 +10,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from mmequi.equivariance.objectives import pooled
 from mmequi.registry import DEFENSES
 
 from .base import Defense
@@ -18,9 +19,9 @@ NUM_ROTATIONS = 4
 
 
 def pool(features):
-    """Feature map or list of levels -> B×C (each level's global average, concatenated)."""
+    """Feature map or list of levels -> B×C: the invariance baseline's pooled views, flattened and concatenated."""
     levels = [features] if isinstance(features, torch.Tensor) else list(features)
-    return torch.cat([f.mean((2, 3)) for f in levels], 1)
+    return torch.cat([f.flatten(1) for f, _ in pooled(None, None, levels, None)], 1)
 
 
 class RotationHead(nn.Module):

@@ -68,9 +68,14 @@ def equivariance_score(views, masks=None, reduction='sum'):
     return score
 
 
-def _pooled(levels):
-    """Invariance baseline: each level's global average, B×C×1×1, valid everywhere."""
-    return [(f.mean((2, 3), keepdim=True), full_mask(f, (1, 1))) for f in levels]
+def aligned(transform, params, levels, sizes):
+    """One image's (or the batch's) view made comparable: a transformed view's feature levels brought back by the
+    transform's inverse to the identity view's ``sizes``, with masks of where they are valid; the identity view
+    (``transform`` None) as it is, valid everywhere -> list over levels of (features, mask). The views' ``align`` of
+    Eq. 2; a baseline compares its own way (the invariance objective pools)."""
+    if transform is None:
+        return [(f, full_mask(f, size)) for f, size in zip(levels, sizes)]
+    return [transform.invert(f, params, size) for f, size in zip(levels, sizes)]
 
 
 def cap_size(view, max_view_area, image_area):
@@ -84,35 +89,34 @@ def cap_size(view, max_view_area, image_area):
     return resize(view, (max(1, int(height * factor)), max(1, int(width * factor))))
 
 
-def identity_view(feature_fn, images, pooled=False):
+def identity_view(feature_fn, images, align=aligned):
     """The identity view -> (list over levels of (features, mask), feature sizes)."""
     levels = _as_levels(feature_fn(images), 'feature_fn output')
     sizes = [tuple(f.shape[-2:]) for f in levels]
-    return (_pooled(levels) if pooled else [(f, full_mask(f, size)) for f, size in zip(levels, sizes)]), sizes
+    return align(None, None, levels, sizes), sizes
 
 
-def transformed_view(feature_fn, images, transform, params, sizes, pooled=False, max_view_area=None):
+def transformed_view(feature_fn, images, transform, params, sizes, align=aligned, max_view_area=None):
     """View ``g⁻¹(F(g(x)))`` of one transform, with one parameter set per image -> list over levels of
     (features, mask). Each image goes through ``feature_fn`` on its own (its own parameters, its own size)."""
     area = images.shape[-2] * images.shape[-1]
     outputs = [_as_levels(feature_fn(cap_size(transform.apply(image, p), max_view_area, area)), 'feature_fn output')
                for image, p in zip(images.split(1), params)]
-    return _assemble(transform, params, outputs, sizes, pooled)
+    return _assemble(transform, params, outputs, sizes, align)
 
 
-def _assemble(transform, params, outputs, sizes, pooled):
-    """Per-image feature levels of one transformed view -> the batch's view: inverted (or pooled), with masks."""
+def _assemble(transform, params, outputs, sizes, align):
+    """Per-image feature levels of one transformed view -> the batch's view, each image's ``align``-ed."""
     per_image = []
     for levels, image_params in zip(outputs, params):
         if len(levels) != len(sizes):
             raise ValueError(f'feature_fn returned {len(levels)} levels for {transform!r}, {len(sizes)} for the '
                              'identity view')
-        per_image.append(_pooled(levels) if pooled else
-                         [transform.invert(f, image_params, size) for f, size in zip(levels, sizes)])
+        per_image.append(align(transform, image_params, levels, sizes))
     return [tuple(torch.cat(parts) for parts in zip(*level)) for level in zip(*per_image)]
 
 
-def batched_views(feature_fn, images, transforms, params, pooled=False, max_view_area=None):
+def batched_views(feature_fn, images, transforms, params, align=aligned, max_view_area=None):
     """(every view, identity first; the identity's feature sizes), with one ``feature_fn`` call per input size: the identity, flips, rotations and
     colour jitters of an image (all of its own size) go through the network together. The same values as one call
     per view, up to float summation order."""
@@ -130,8 +134,8 @@ def batched_views(feature_fn, images, transforms, params, pooled=False, max_view
     batch = images.shape[0]
     identity = [torch.cat(parts) for parts in zip(*[outputs['identity', b] for b in range(batch)])]
     sizes = [tuple(f.shape[-2:]) for f in identity]
-    views = [_pooled(identity) if pooled else [(f, full_mask(f, size)) for f, size in zip(identity, sizes)]]
-    return views + [_assemble(t, p, [outputs[i, b] for b in range(batch)], sizes, pooled)
+    views = [align(None, None, identity, sizes)]
+    return views + [_assemble(t, p, [outputs[i, b] for b in range(batch)], sizes, align)
                     for i, (t, p) in enumerate(zip(transforms, params))], sizes
 
 
@@ -149,40 +153,39 @@ def _split(views):
     return [[f for f, _ in view] for view in views], [[m for _, m in view] for view in views]
 
 
-def view_features(feature_fn, images, transforms, generator=None, pooled=False, max_view_area=None,
+def view_features(feature_fn, images, transforms, generator=None, align=aligned, max_view_area=None,
                   batch_views=False):
     """Views of Eq. 2 -> (views, masks), each a list over views (identity first) of lists over feature levels.
 
     ``feature_fn(images)`` returns a B×C×h×w tensor or a list/tuple of them (levels). Every transform draws its own
-    parameters for every image, so the transformed images go through ``feature_fn`` one at a time. With
-    ``pooled=True`` (the invariance baseline) each view is the global average of the transformed image's features,
-    B×C×1×1, with no inversion and no masks. ``max_view_area`` caps a transformed view's area (× the image's).
+    parameters for every image, so the transformed images go through ``feature_fn`` one at a time. ``align`` makes
+    each view comparable (:func:`aligned`, Eq. 2; the invariance baseline passes its pooling). ``max_view_area`` caps a transformed view's area (× the image's).
     ``batch_views`` sends the views of equal size through ``feature_fn`` together (:func:`batched_views`).
     """
     _check_images(images)
     transforms = build_transforms(transforms)
     params = sample_params(transforms, images.shape[0], generator)
-    return _split(all_views(feature_fn, images, transforms, params, pooled, max_view_area, batch_views)[0])
+    return _split(all_views(feature_fn, images, transforms, params, align, max_view_area, batch_views)[0])
 
 
-def all_views(feature_fn, images, transforms, params, pooled=False, max_view_area=None, batch_views=False):
+def all_views(feature_fn, images, transforms, params, align=aligned, max_view_area=None, batch_views=False):
     """(every view, identity first; the identity's feature sizes): batched by input size or one call per view."""
     if batch_views:
-        return batched_views(feature_fn, images, transforms, params, pooled, max_view_area)
-    identity, sizes = identity_view(feature_fn, images, pooled)
-    return [identity] + [transformed_view(feature_fn, images, t, p, sizes, pooled, max_view_area)
+        return batched_views(feature_fn, images, transforms, params, align, max_view_area)
+    identity, sizes = identity_view(feature_fn, images, align)
+    return [identity] + [transformed_view(feature_fn, images, t, p, sizes, align, max_view_area)
                          for t, p in zip(transforms, params)], sizes
 
 
-def compute_equivariance_score(feature_fn, images, transforms, generator=None, pooled=False, max_view_area=None,
+def compute_equivariance_score(feature_fn, images, transforms, generator=None, align=aligned, max_view_area=None,
                                batch_views=False, reduction='sum'):
-    """Equivariance score (Eq. 2) of ``images`` under the identity view plus ``transforms`` -> Tensor[B].
-    ``pooled=True`` gives the invariance baseline's score instead; ``reduction`` as :func:`equivariance_score`."""
-    return equivariance_score(*view_features(feature_fn, images, transforms, generator, pooled, max_view_area,
+    """Equivariance score (Eq. 2) of ``images`` under the identity view plus ``transforms`` -> Tensor[B]. Another
+    ``align`` gives a baseline's score instead; ``reduction`` as :func:`equivariance_score`."""
+    return equivariance_score(*view_features(feature_fn, images, transforms, generator, align, max_view_area,
                                              batch_views), reduction=reduction)
 
 
-def equivariance_score_and_gradient(feature_fn, images, transforms, generator=None, pooled=False,
+def equivariance_score_and_gradient(feature_fn, images, transforms, generator=None, align=aligned,
                                     max_view_area=None, batch_views=False):
     """(score Tensor[B], ∂score/∂images B×C×H×W) with one view's autograd graph alive at a time.
 
@@ -198,16 +201,16 @@ def equivariance_score_and_gradient(feature_fn, images, transforms, generator=No
     params = sample_params(transforms, images.shape[0], generator)
 
     def view(i, x, sizes):
-        return transformed_view(feature_fn, x, transforms[i - 1], params[i - 1], sizes, pooled, max_view_area)
+        return transformed_view(feature_fn, x, transforms[i - 1], params[i - 1], sizes, align, max_view_area)
 
     with torch.no_grad():  # every view's values (batched by size if asked: no graph, so no memory cost)
-        fixed, sizes = all_views(feature_fn, images, transforms, params, pooled, max_view_area, batch_views)
+        fixed, sizes = all_views(feature_fn, images, transforms, params, align, max_view_area, batch_views)
         score = equivariance_score(*_split(fixed))
     grad = torch.zeros_like(images)
     for i in range(len(fixed)):
         x = images.clone().requires_grad_(True)
         with torch.enable_grad():
-            live = identity_view(feature_fn, x, pooled)[0] if i == 0 else view(i, x, sizes)
+            live = identity_view(feature_fn, x, align)[0] if i == 0 else view(i, x, sizes)
             pairs = [_pair_cosine(f, fixed[j][level][0], m * fixed[j][level][1])
                      for j in range(len(fixed)) if j != i for level, (f, m) in enumerate(live)]
             grad += torch.autograd.grad(torch.stack(pairs).sum(), x)[0]

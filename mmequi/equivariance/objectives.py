@@ -9,8 +9,8 @@ import torch
 
 from mmequi.loop import check_generator, check_images
 
-from .loss import compute_equivariance_score, equivariance_score_and_gradient
-from .transforms import build_transforms, reference_transforms
+from .loss import aligned, compute_equivariance_score, equivariance_score_and_gradient
+from .transforms import build_transforms, full_mask, reference_transforms
 
 
 class EquivarianceObjective:
@@ -33,7 +33,7 @@ class EquivarianceObjective:
         >>> objective = EquivarianceObjective(num_views=4)
         >>> score = objective(pixels, feature_fn, torch.Generator().manual_seed(0))  # Tensor[B]
     """
-    pooled = False
+    align = staticmethod(aligned)  # how a view is made comparable to the identity (Eq. 2: the inverse transform)
 
     def __init__(self, transforms: Optional[Sequence] = None, num_views: int = 8, pixel_range=(0.0, 255.0),
                  views_per_step: Optional[int] = None, max_view_area: Optional[float] = None,
@@ -69,7 +69,7 @@ class EquivarianceObjective:
                  generator: Optional[torch.Generator] = None) -> torch.Tensor:
         if not callable(feature_fn):
             raise ValueError(f'feature_fn must be callable, got {type(feature_fn).__name__}')
-        return compute_equivariance_score(feature_fn, images, self.views(generator), generator, self.pooled,
+        return compute_equivariance_score(feature_fn, images, self.views(generator), generator, self.align,
                                           self.max_view_area, self.batched(images))
 
     def gradient(self, images: torch.Tensor, feature_fn: Callable,
@@ -77,7 +77,7 @@ class EquivarianceObjective:
         """∂objective/∂images (B×C×H×W) with one view's graph in memory at a time; the same draws as a call."""
         if not callable(feature_fn):
             raise ValueError(f'feature_fn must be callable, got {type(feature_fn).__name__}')
-        return equivariance_score_and_gradient(feature_fn, images, self.views(generator), generator, self.pooled,
+        return equivariance_score_and_gradient(feature_fn, images, self.views(generator), generator, self.align,
                                                self.max_view_area, self.batched(images))[1]
 
     def __repr__(self):
@@ -86,10 +86,16 @@ class EquivarianceObjective:
         return f'{type(self).__name__}(transforms={self.transforms!r}{extra})'
 
 
+def pooled(transform, params, levels, sizes):
+    """The invariance baseline's view: each feature level's global average, B×C×1×1, valid everywhere, whatever the
+    transform (no inverse, no spatial constraint) -> list over levels of (features, mask)."""
+    return [(f.mean((2, 3), keepdim=True), full_mask(f, (1, 1))) for f in levels]
+
+
 class InvarianceObjective(EquivarianceObjective):
     """Baseline: the same views, but each view's features are global-average pooled before the cosine (no
     inversion, no spatial constraint)."""
-    pooled = True
+    align = staticmethod(pooled)
 
 
 class EquivarianceScorer:

@@ -176,6 +176,8 @@ BREAKS = [
     Break('compose: undone in application order', 'mmequi/equivariance/transforms.py',
           "for (t, p), target in reversed(list(zip(steps, targets))):",
           "for (t, p), target in list(zip(steps, targets)):", (T_TRF,)),
+    Break('invariance baseline: views inverted instead of pooled', 'mmequi/equivariance/objectives.py',
+          "    align = staticmethod(pooled)", "    align = staticmethod(aligned)", (T_PUR, T_LOSS)),
     Break('score: masks ignored', 'mmequi/equivariance/loss.py',
           "score = score + _pair_cosine(a, b, ma * mb)", "score = score + _pair_cosine(a, b, torch.ones_like(ma))",
           (T_LOSS,)),
