@@ -131,6 +131,19 @@ def test_one_source_rule():
         stated_once('defense', dict(type='EquivariancePurifier'), dict(type='EquivariancePurifier', eps=4))
 
 
+@pytest.mark.parametrize('name, kind', [('equivariance_flip', 'HFlip'), ('equivariance_fast', 'Resize'),
+                                        ('tta', None)])
+def test_shipped_presets_build_what_they_say(name, kind):
+    from mmequi.apis.config import load_component
+    from mmequi.registry import DEFENSES, build
+    defense = build(DEFENSES, load_component('defense', name), 'defense')
+    if kind is None:  # the model's own TTA: no pixel changes, a merge of flips and scales
+        assert defense.eps == 0 and defense.scales == (1.0, 1.5) and defense.flip
+    else:  # the fast budget: one view, T = 5, ε_v = 6
+        assert [type(t).__name__ for t in defense.objective.transforms] == [kind]
+        assert (defense.steps, defense.eps, defense.objective.max_view_area) == (5, 6.0, 1.0)
+
+
 def test_shipped_configs_resolve_by_package_name():
     from mmequi.apis.config import config_path, load_component
     assert osp.samefile(config_path('mmequi::demo/fcn_r18-d8_synthetic-cityscapes.py'),

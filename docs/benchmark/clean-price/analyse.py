@@ -1,7 +1,8 @@
 """Where the defense's clean-accuracy price comes from, from the cells of a ``tools/benchmark_defense.py`` run on a
 segmentor: per setting (clean + defense, PGD + defense, share recovered, passes, equivariance score of the clean and
-of the purified clean images), per class (IoU clean and clean + defense, with the class's pixel share), and per
-image (the spread of the mIoU change). Writes ``analysis.md`` into the benchmark's work dir and prints it.
+of the purified clean images; with ``--adaptive``, the adaptive attack through each setting and its difference from
+the first setting on the same images, with a 95 % interval from a paired bootstrap over the images), per class (IoU
+clean and clean + defense, with the class's pixel share), and per image (the spread of the mIoU change). Writes ``analysis.md`` into the benchmark's work dir and prints it.
 
     python docs/benchmark/clean-price/analyse.py work_dirs/benchmark/clean-price-dev-cityscapes [SETTING ...]
 """
@@ -32,14 +33,43 @@ def class_iou(images):
     return {int(c): (100 * i / u, 100 * n / labelled) for c, (i, u, n) in total.items() if u > 0}
 
 
+def paired_interval(images, reference, draws=2000, seed=0):
+    """95 % interval of mIoU(images) − mIoU(reference) over the same images (matched by path), resampled together."""
+    by_path = {i['img_path']: i['metrics']['class_areas'] for i in reference}
+    pairs = [(i['metrics']['class_areas'], by_path[i['img_path']]) for i in images]
+    rng = np.random.default_rng(seed)
+    differences = []
+    for _ in range(draws):
+        sample = [pairs[k] for k in rng.integers(0, len(pairs), len(pairs))]
+        differences.append(miou(sum_areas(a for a, _ in sample)) - miou(sum_areas(b for _, b in sample)))
+    return np.percentile(differences, [2.5, 97.5])
+
+
+def adaptive_cells(cells, adaptive, setting, reference, clean, attacked):
+    """The adaptive attack's columns of one setting's row (empty cells where it was not run)."""
+    if adaptive is None:
+        return ''
+    if (adaptive, setting) not in cells:
+        return ' | | |'
+    record, images = cells[adaptive, setting]
+    value = record['metrics']['mIoU']
+    low, high = paired_interval(images, cells[adaptive, reference][1])
+    difference = value - cells[adaptive, reference][0]['metrics']['mIoU']
+    return (f" {value:.2f} | {100 * (value - attacked) / (clean - attacked):.1f} % | "
+            + (f"{difference:+.2f} ({low:+.2f}, {high:+.2f}) |" if setting != reference else '– |'))
+
+
 def main(work_dir, focus=None):
     cells = load(work_dir)
-    attack = next(a for a, _ in cells if a != 'none')
+    attack = next(a for a, d in cells if a != 'none' and d == 'none')  # the transferred attack of the baselines
     clean, attacked = (cells[a, 'none'][0]['metrics']['mIoU'] for a in ('none', attack))
     settings = [d for a, d in cells if a == 'none' and d != 'none']
+    adaptive = next((a for a, d in cells if a not in ('none', attack)), None)
     lines = [f'# Clean price on `{work_dir}`', '', f'clean {clean:.2f} mIoU, {attack} {attacked:.2f}', '',
              '| setting | clean + defense | change | PGD + defense | recovered | fwd+bwd passes/img | '
-             'equi. clean | equi. purified clean | images losing > 5 mIoU |', '|' + '---|' * 9]
+             'equi. clean | equi. purified clean | images losing > 5 mIoU |'
+             + (f' {adaptive} → defense | kept | vs {settings[0]} (95 % interval) |' if adaptive else ''),
+             '|' + '---|' * (12 if adaptive else 9)]
     clean_images = {i['img_path']: i for i in cells['none', 'none'][1]}
     for setting in settings:
         on_clean, images = cells['none', setting]
@@ -51,7 +81,8 @@ def main(work_dir, focus=None):
                      f"{on_attacked['metrics']['mIoU']:.2f} | {100 * recovered:.1f} % | "
                      f"{on_attacked.get('passes_per_image', {}).get('forward_backward', float('nan')):.1f} | "
                      f"{np.mean([s[0] for s in scores]):.4f} | {np.mean([s[1] for s in scores]):.4f} | "
-                     f"{sum(d > 5 for d in drops)} of {len(drops)} |")
+                     f"{sum(d > 5 for d in drops)} of {len(drops)} |" + adaptive_cells(cells, adaptive, setting,
+                                                                                   settings[0], clean, attacked))
     for setting in focus or settings[:1]:
         before, after = class_iou(cells['none', 'none'][1]), class_iou(cells['none', setting][1])
         rows = sorted(before, key=lambda c: after.get(c, (0, 0))[0] - before[c][0])
