@@ -118,8 +118,9 @@ def test_scores_use_the_defenses_views(segmentor):
     model = wrap(segmentor, defense=FAST_DEFENSE)
     assert model.scorer.objective.transforms == model.defense.objective.transforms and len(
         model.scorer.objective.transforms) == FAST_DEFENSE['num_views']
+    from mmequi.equivariance import loss, objectives
     pooled = wrap(segmentor, defense=dict(FAST_DEFENSE, type='InvariancePurifier'))
-    assert not pooled.scorer.objective.pooled and pooled.defense.objective.pooled
+    assert pooled.scorer.objective.align is loss.aligned and pooled.defense.objective.align is objectives.pooled
 
 
 def test_normalise_is_the_preprocessors_bgr_to_rgb_and_mean_std(segmentor):
