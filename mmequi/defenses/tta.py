@@ -36,11 +36,12 @@ class FlipScaleTTA(Defense):
                 or not all(isinstance(s, (int, float)) and not isinstance(s, bool) and 0 < s <= 4 for s in scales)):
             raise ValueError(f'scales must be a non-empty sequence of scale factors in (0, 4], got {scales!r}')
         self.scales, self.flip = tuple(float(s) for s in scales), bool(flip)
+        self.mirrors = (False, True) if self.flip else (False,)  # each scale as it is, and mirrored with flip
 
     @property
     def forward_passes(self) -> float:
         """Forwards per prediction, in units of the input's area."""
-        return sum(s * s for s in self.scales) * (2 if self.flip else 1)
+        return sum(s * s for s in self.scales) * len(self.mirrors)
 
     def merge(self, infer: Callable[[torch.Tensor], torch.Tensor], inputs: torch.Tensor) -> torch.Tensor:
         """log of the mean softmax over the views: ``infer(view) -> B×C×h×w`` logits at the view's size, for
@@ -50,13 +51,13 @@ class FlipScaleTTA(Defense):
         for scale in self.scales:
             view = inputs if scale == 1 else F.interpolate(
                 inputs, size=[max(1, round(n * scale)) for n in size], mode='bilinear', align_corners=False)
-            for mirrored in ((False, True) if self.flip else (False,)):
+            for mirrored in self.mirrors:
                 logits = infer(view.flip(-1) if mirrored else view)
                 logits = logits.flip(-1) if mirrored else logits  # back to the view's own orientation
                 if logits.shape[-2:] != size:
                     logits = F.interpolate(logits, size=list(size), mode='bilinear', align_corners=False)
                 total = total + logits.softmax(1)
-        return (total / (len(self.scales) * (2 if self.flip else 1))).clamp_min(1e-12).log()
+        return (total / (len(self.scales) * len(self.mirrors))).clamp_min(1e-12).log()
 
     def __repr__(self):
         return f'{type(self).__name__}(scales={self.scales}, flip={self.flip})'

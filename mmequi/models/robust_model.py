@@ -106,7 +106,9 @@ class RobustModel(BaseModel):
         self.module = module
         self.attack = build_component(ATTACKS, attack, Attack, 'attack')
         self.defense = build_component(DEFENSES, defense, Defense, 'defense')
-        if getattr(self.defense, 'merges_predictions', False) and not self.merges_predictions:
+        # the defense whose merge over views the prediction goes through (TTA), or None
+        self.merge = self.defense if getattr(self.defense, 'merges_predictions', False) else None
+        if self.merge is not None and not self.merges_predictions:
             raise ValueError(f'{self.defense!r} merges the predictions of several views, which {type(self).__name__} '
                              'cannot do differentiably (a detector merges boxes by NMS): use it with a segmentor')
         if getattr(self.attack, 'needs_defense', False) and self.defense is None:
@@ -207,8 +209,8 @@ class RobustModel(BaseModel):
             pixels = stages['purified'] = self.defense.purify(pixels, counter, self.generator(seed, 2))
             seconds['defense'] = time.perf_counter() - start
             passes = counter.passes
-            if getattr(self.defense, 'merges_predictions', False):  # its prediction costs the views' forwards
-                passes['forward'] += self.defense.forward_passes - 1  # beyond the one any prediction costs
+            if self.merge is not None:  # its prediction costs the views' forwards
+                passes['forward'] += self.merge.forward_passes - 1  # beyond the one any prediction costs
         result = self.predict_pixels(pixels, sample)
         result.set_field(seconds, 'robust_seconds')
         result.set_field(passes, 'robust_passes')

@@ -81,16 +81,16 @@ class SegRobustModel(RobustModel):
     merges_predictions = True
 
     def task_objective(self, sample):
-        through = getattr(self.attack, 'needs_defense', False) and getattr(self.defense, 'merges_predictions', False)
-        return PixelCrossEntropy(self.module, sample, self.defense if through else None)
+        through = getattr(self.attack, 'needs_defense', False)  # a transferred attack sees the plain model
+        return PixelCrossEntropy(self.module, sample, self.merge if through else None)
 
     def predict_pixels(self, pixels, sample):
         """The model's prediction, merged over the defense's views when it merges predictions (TTA)."""
-        if not getattr(self.defense, 'merges_predictions', False):
+        if self.merge is None:
             return super().predict_pixels(pixels, sample)
         with torch.no_grad():
             inputs, samples = preprocess(self.module, pixels, copy.deepcopy(sample))
-            logits = inference(self.module, inputs, samples[0].metainfo, self.defense)
+            logits = inference(self.module, inputs, samples[0].metainfo, self.merge)
             return self.module.postprocess_result(logits, samples)[0]
 
     def missing_feature(self, name):
