@@ -66,7 +66,7 @@ def cells_for(args):
                           defense_opts=options))
         cells.append(dict(sweep=label(name, options), attack=args.attack, defense=name, attack_opts={},
                           defense_opts=options, test_args=cache))
-        if getattr(args, 'adaptive', None):
+        if getattr(args, 'adaptive', None) and text not in (getattr(args, 'no_adaptive', None) or []):
             adaptive, adaptive_opts = parse_setting(args.adaptive)
             cells.append(dict(sweep=label(name, options), attack=adaptive, defense=name, attack_opts=adaptive_opts,
                               defense_opts=options))
@@ -120,7 +120,7 @@ def write_outputs(args, records):
                      f"{r['forward_passes']:.1f} | {r['peak_memory_mib']:.0f} | {r['clean_defended']:.2f} | "
                      f"{r['attacked_defended']:.2f} | {100 * r['recovered_share']:.1f} % |"
                      + (f" {r['adaptive_defended']:.2f} | {100 * r['adaptive_kept_share']:.1f} % |"
-                        if r['adaptive_defended'] != '' else (' | |' if adaptive else '')))
+                        if r['adaptive_defended'] != '' else (' not run | |' if adaptive else '')))
     plot(args, rows, reference)
     attack_seconds = records[1]['seconds_per_image'].get('attack')
     text = (f'# Defense benchmark\n\nConfig `{args.config}`, checkpoint `{args.checkpoint}`, '
@@ -272,6 +272,9 @@ def main(argv=None):
     parser.add_argument('--attack', default='pgd_linf_eps4_50steps')
     parser.add_argument('--adaptive', help="an adaptive attack run through every setting, NAME[:key=value,...] "
                         "(e.g. 'bpda_apgd_eot4_linf_eps4_50steps:eot=2,steps=20'): the worst-case axis")
+    parser.add_argument('--no-adaptive', nargs='+', default=[], metavar='SETTING',
+                        help='settings (as given to --settings) not attacked by --adaptive (too slow here): their '
+                        'adaptive column stays empty, "not run"')
     parser.add_argument('--num-images', type=int, help='evaluate the first N images of the test split')
     parser.add_argument('--cfg-options', nargs='+', help='passed on to every tools/test.py run (key=value ...)')
     parser.add_argument('--work-dir')
@@ -289,6 +292,9 @@ def main(argv=None):
         parser.error('a checkpoint is needed (or --memory)')
     if args.adaptive and not needs_defense(parse_setting(args.adaptive)[0]):
         parser.error(f'--adaptive {args.adaptive}: not an adaptive attack (it does not attack through the defense)')
+    unknown = [s for s in args.no_adaptive if s not in args.settings]
+    if unknown:
+        parser.error(f'--no-adaptive {" ".join(unknown)}: not among --settings {" ".join(args.settings)}')
     os.makedirs(osp.join(args.work_dir, 'cells'), exist_ok=True)
     records = run_cells(args, cells_for(args))
     lines = write_outputs(args, records)
