@@ -24,7 +24,7 @@ deps:
 	$(PYTHON) tools/check_env.py
 
 data: install
-	$(PYTHON) tools/generate_data.py all
+	$(PYTHON) -m testbed all
 
 demo: data
 	$(PYTHON) tools/demo.py $(DEMO_ARGS)

@@ -4,7 +4,7 @@ formats.
 They let the segmentation / detection pipelines, tiny models and the equivariance defence be
 trained and tested on CPU without downloading the real datasets: mmseg's ``CityscapesDataset`` /
 ``PascalVOCDataset`` and mmdet's ``CocoDataset`` / ``VOCDataset`` read them unchanged. Not part of
-the installed ``mmequi`` library (``tools/generate_data.py`` and the tests use it from a checkout).
+the installed ``mmequi`` library (``python -m testbed`` and the tests use it from a checkout).
 
     painter.py      colours, textures, sprites, the canvas, cluttered backdrops
     objects.py      the objects (people, vehicles, animals, furniture, street furniture)

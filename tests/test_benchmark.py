@@ -64,6 +64,9 @@ def test_adaptive_attack_through_each_setting_is_its_worst_case_axis(tmp_path):
 
 
 def test_memory_probe_measures_one_step(repo_root):
+    from mmequi.apis.memory import memory_probe
     config = f'{repo_root}/configs/demo/fcn_r18-d8_synthetic-cityscapes.py'
     for what in ('largest_view', 'step:1'):
-        assert bench.memory_probe(config, 32, 64, what, None, True) >= 0
+        assert memory_probe(config, 32, 64, what, None, True) >= 0
+    with pytest.raises(ValueError, match="expected 'largest_view' or 'step:K'"):
+        memory_probe(config, 32, 64, 'steps:1')

@@ -16,7 +16,7 @@ from pycocotools import mask as mask_utils
 from testbed import (CITYSCAPES_CLASSES, COCO_CLASSES, GENERATORS, VOC_CLASSES,
                      generate_cityscapes, generate_coco, generate_voc)
 from testbed import MIN_PIXELS, voc_box, voc_palette
-from tools import generate_data
+from testbed import cli as generate_data
 
 SMALL = dict(num_train=4, num_val=2)
 

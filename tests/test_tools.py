@@ -2,6 +2,7 @@
 demo checkpoints evaluated through tools/test.py on freshly generated synthetic data."""
 import json
 import os.path as osp
+from pathlib import Path
 
 import pytest
 
@@ -196,7 +197,7 @@ def test_merged_metrics_equal_mmseg_and_mmequi_metrics():
 
     from mmequi.evaluation import EquivarianceMetric
     from mmequi.evaluation import per_image_metrics
-    from tools.robustness_report import merged_metrics
+    from mmequi.evaluation.robust_records import metrics_from_records as merged_metrics
     generator = torch.Generator().manual_seed(1)
     iou_metric = IoUMetric(metrics=['mIoU'])
     iou_metric.dataset_meta = dict(classes=[str(c) for c in range(8)])  # class 7: in no image
@@ -235,15 +236,13 @@ def test_robustness_report_refuses_shards_it_cannot_merge(tmp_path, repo_root, c
 
 def test_robustness_report_nproc_runs_each_cell_with_torchrun(tmp_path, monkeypatch):
     """--nproc N: every tools/test.py run of the report goes through torchrun with --launcher pytorch."""
-    import argparse
-
-    from tools import robustness_report
+    from mmequi.apis import cells
     commands = []
-    monkeypatch.setattr(robustness_report, 'run_test', lambda command: commands.append(command) or ({}, {}, 0.0))
-    args = argparse.Namespace(config='config.py', checkpoint='model.pth', work_dir=str(tmp_path), cfg_options=None,
-                              nproc=2)
-    robustness_report.run_tool(args, dict(attack='none', defense='equivariance_fast', attack_opts={}, defense_opts={}),
-                               str(tmp_path / 'cell'), 4)
+    monkeypatch.setattr(cells, 'run_test', lambda command, in_process=False: commands.append(command) or dict(
+        metrics={}, robustness={}, per_image=None, seconds=0.0))
+    runner = cells.CellRunner('config.py', 'model.pth', str(tmp_path), nproc=2)
+    runner.run_tool(dict(attack='none', defense='equivariance_fast', attack_opts={}, defense_opts={}),
+                    str(tmp_path / 'cell'), 4)
     (command, ) = commands
     assert command[:6] == ['python', '-m', 'torch.distributed.run', '--standalone', '--nproc_per_node', '2']
     assert command[6] == 'tools/test.py' and '--launcher' in command
@@ -254,8 +253,9 @@ def test_robustness_report_nproc_runs_each_cell_with_torchrun(tmp_path, monkeypa
 def test_demo_report_links_the_robustness_report(tmp_path, repo_root, monkeypatch):
     """The demo's report.md links the committed robustness report (the link must resolve from where it is written)."""
     from tools import demo
-    canned = ({'mIoU': 50.0, 'aAcc': 90.0, 'equivariance/clean': 30.0}, {'seconds_per_image': {}}, 0.0)
-    monkeypatch.setattr(demo, 'run_test', lambda command, in_process=False: canned)
+    canned = dict(metrics={'mIoU': 50.0, 'aAcc': 90.0, 'equivariance/clean': 30.0},
+                  robustness={'seconds_per_image': {}}, per_image=None, seconds=0.0)
+    monkeypatch.setattr(demo, 'run_test', lambda command, in_process=False, cwd=None: canned)
     demo.main(['--work-dir', str(tmp_path / 'demo'), '--models', 'cityscapes'])
     text = (tmp_path / 'demo' / 'report.md').read_text()
     (target, ) = [line.split('](')[1].split(')')[0] for line in text.splitlines() if demo.ROBUSTNESS_REPORT in line]
@@ -410,3 +410,44 @@ def test_headline_gives_a_detectors_map_to_three_decimals():
         ('attack_steps', bpda, 'd', dict(steps=40), 0.614))]
     row = headline(records, 'coco/bbox_mAP')[2].split(' | ')
     assert row[1:3] == ['0.844', '0.818'] and row[-2:] == [f'0.614 ({bpda}, 40 steps)', '0.614 |']
+
+
+def test_report_refuses_cells_of_the_old_score_scale(tmp_path):
+    """A finished cell whose scores are the old sums over view pairs (no settings.score_scale) is refused before any
+    cell runs, naming the one-off conversion; the report does not convert it on every start."""
+    from tools import robustness_report
+    cell = tmp_path / 'report' / 'cells' / 'old'
+    cell.mkdir(parents=True)
+    record = dict(attack='none', defense='equivariance', attack_opts={}, defense_opts={}, settings={},
+                  metrics={'mIoU': 50.0, 'equivariance/clean': 36.0})
+    (cell / 'cell.json').write_text(json.dumps(record))
+    with pytest.raises(SystemExit, match='tools/misc/rescale_scores.py'):
+        robustness_report.main(['config.py', 'model.pth', '--work-dir', str(tmp_path / 'report')])
+    assert json.loads((cell / 'cell.json').read_text()) == record  # untouched
+    from mmequi.apis.cells import old_score_scale
+    assert old_score_scale([record]) and not old_score_scale([dict(record, settings=dict(score_scale='mean'))])
+    assert not old_score_scale([dict(record, metrics={'mIoU': 50.0})])  # no score, nothing to mix
+
+
+COMMITTED_REPORTS = sorted(p.parent.name for p in Path(__file__).parent.parent.glob('docs/robustness/*/cells.json'))
+
+
+@pytest.mark.parametrize('part', COMMITTED_REPORTS)
+def test_committed_reports_regenerate_from_their_cells(tmp_path, repo_root, part):
+    """Every committed report (docs/robustness/<part>) renders again from its cells and per-image records to the
+    same report.md and cells.csv, byte for byte: the tables, the worst case per image, the convergence intervals."""
+    import shutil
+
+    from tools import robustness_report
+    source = Path(repo_root) / 'docs' / 'robustness' / part
+    work_dir = tmp_path / part
+    shutil.copytree(source, work_dir, ignore=shutil.ignore_patterns('*.png', 'report.md', 'cells.csv'))
+    records = json.loads((source / 'cells.json').read_text())
+    command = records[0]['command'].split(' && ')[0].split()
+    config, checkpoint = command[command.index('tools/test.py') + 1:command.index('tools/test.py') + 3]
+    argv = [config, checkpoint, '--work-dir', str(work_dir), '--render']
+    if records[0].get('num_images'):
+        argv += ['--num-images', str(records[0]['num_images'])]
+    robustness_report.main(argv)
+    assert (work_dir / 'report.md').read_text() == (source / 'report.md').read_text()
+    assert (work_dir / 'cells.csv').read_text() == (source / 'cells.csv').read_text()

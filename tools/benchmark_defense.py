@@ -26,10 +26,7 @@ import os.path as osp
 import subprocess
 import sys
 
-ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
-sys.path.insert(0, ROOT)  # runs from a checkout without installing mmequi
-
-from tools.robustness_report import needs_defense, run_cells, short, task_metric  # noqa: E402
+from mmequi.apis.cells import CellRunner, needs_defense, short, task_metric
 
 BASELINE = 'none'
 
@@ -184,61 +181,14 @@ def plot(args, rows, reference):
     plt.close(fig)
 
 
-# ---- memory of one purifier step ---------------------------------------------------------------------------------
-def memory_probe(config, height, width, what, feature, grad_per_view):
-    """Run in a fresh process: peak memory growth (MiB) of ``what`` ('step:K' or 'largest_view')."""
-    import resource
-
-    import torch
-    from mmengine.config import Config
-    from mmengine.registry import DefaultScope
-
-    import mmequi  # noqa: F401
-    from mmequi.apis.config import load_config, task_scope
-    from mmequi.defenses import EquivariancePurifier
-    from mmequi.models import robust_model_for
-    cfg = load_config(config)
-    scope = task_scope(cfg)
-    registry = __import__(f'{scope}.registry', fromlist=['MODELS']).MODELS
-    device = 'cuda' if torch.cuda.is_available() else 'cpu'
-    with DefaultScope.overwrite_default_scope(scope):
-        model = registry.build(Config.fromfile(config).model).to(device).eval()
-    wrapper = robust_model_for(model)(model, feature=feature, score=False)
-    pixels = torch.rand(1, 3, height, width, device=device) * 255
-    with torch.no_grad():
-        wrapper.feature_fn(pixels[..., :32, :32])  # warm up the allocator and lazy initialisation
-
-    def current():
-        if device == 'cuda':
-            torch.cuda.synchronize()
-            return torch.cuda.max_memory_allocated() / 2 ** 20
-        return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2 ** 10
-
-    if device == 'cuda':
-        torch.cuda.reset_peak_memory_stats()
-    before = current()
-    if what == 'largest_view':  # the ×2 rescale with the widest aspect jitter (1.2)
-        big = torch.nn.functional.interpolate(pixels, size=(2 * height, int(2.4 * width)), mode='bilinear')
-        big.requires_grad_(True)
-        with torch.enable_grad():
-            out = wrapper.feature_fn(big)
-            torch.autograd.grad(sum(o.sum() for o in (out if isinstance(out, list) else [out])), big)
-    else:
-        views = int(what.split(':')[1])
-        EquivariancePurifier(num_views=views, steps=1, grad_per_view=grad_per_view).purify(
-            pixels, wrapper.feature_fn, torch.Generator().manual_seed(0))
-    return current() - before
-
-
 def memory_benchmark(args):
     height, width = args.size
     rows = []
     for what in ['largest_view'] + [f'step:{k}' for k in args.num_views]:
         for per_view in ([True] if what == 'largest_view' else args.grad_per_view):
-            code = (f'import sys; sys.path.insert(0, {ROOT!r}); from tools.benchmark_defense import memory_probe; '
-                    f'print("MIB", memory_probe({args.config!r}, {height}, {width}, {what!r}, {args.feature!r}, '
-                    f'{per_view}))')
-            out = subprocess.run([sys.executable, '-c', code], capture_output=True, text=True, cwd=ROOT,
+            command = [sys.executable, '-m', 'mmequi.apis.memory', args.config, str(height), str(width), what,
+                       '--grad-per-view', str(per_view)] + (['--feature', args.feature] if args.feature else [])
+            out = subprocess.run(command, capture_output=True, text=True,
                                  env=dict(os.environ, PYTHONWARNINGS='ignore'))
             if out.returncode:
                 raise RuntimeError(f'memory probe {what} failed:\n{out.stderr[-2000:]}')
@@ -249,7 +199,7 @@ def memory_benchmark(args):
     lines = ['| measured | grad_per_view | peak MiB | × one fwd+bwd of the largest view |', '|---|---|---|---|']
     lines += [f"| {r['what'].replace('step:', 'purifier step, K = ')} | {r['grad_per_view']} | {r['mib']:.0f} | "
               f"{r['mib'] / largest:.2f} |" for r in rows]
-    import torch  # the probes measured on the device this process sees (memory_probe picks it the same way)
+    import torch  # the probes measured on the device this process sees (mmequi.apis.memory picks it the same way)
     device = (f'{torch.cuda.get_device_name()} (CUDA: peak allocated)' if torch.cuda.is_available()
               else 'CPU (growth of the peak RSS)')
     header = (f'`{args.config}`, random weights, one {height}×{width} image, feature `{args.feature}`, on {device}, '
@@ -296,7 +246,7 @@ def main(argv=None):
     if unknown:
         parser.error(f'--no-adaptive {" ".join(unknown)}: not among --settings {" ".join(args.settings)}')
     os.makedirs(osp.join(args.work_dir, 'cells'), exist_ok=True)
-    records = run_cells(args, cells_for(args))
+    records = CellRunner(args.config, args.checkpoint, args.work_dir, args.cfg_options).run_all(cells_for(args))
     lines = write_outputs(args, records)
     print('\n' + '\n'.join(lines) + f'\n\nreport: {osp.join(args.work_dir, "benchmark.md")}')
     return records

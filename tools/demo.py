@@ -2,21 +2,16 @@
 on the synthetic test bed, and print one table (also written to ``work_dirs/demo/report.md``).
 
 Each cell is one ``tools/test.py`` run with the arguments a user would type (the commands are in the report), run in
-this process (a fresh process per cell would pay the imports 18 times); its ``metrics.json`` / ``robustness.json``
-are collected from the run's log dir.
+this process (a fresh process per cell would pay the imports 18 times) by ``mmequi.apis.cells.run_test``, which
+returns the run's metrics and ``robustness.json``.
 """
 import argparse
-import contextlib
-import glob
-import io
-import json
 import os
 import os.path as osp
 import shlex
-import subprocess
-import sys
 import time
-import warnings
+
+from mmequi.apis.cells import run_test
 
 ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 ATTACK, DEFENSE, REFERENCE = 'pgd_linf_eps4_50steps', 'equivariance_fast', 'equivariance'
@@ -48,35 +43,6 @@ DEMO_MODELS = [
 
 def test_command(config, checkpoint, work_dir, extra_args=()):
     return ['python', 'tools/test.py', config, checkpoint, '--work-dir', work_dir, *extra_args]
-
-
-def run_test(command, in_process=False):
-    """Run one tools/test.py command -> (metrics, robustness.json or {}, seconds): in a fresh process (its peak memory
-    is its own) or, ``in_process``, through ``mmequi.apis.test.main`` here (the same run without the start-up)."""
-    start = time.time()
-    if in_process:
-        from mmequi.apis.test import main as test_main
-        cwd = os.getcwd()
-        try:  # keep the table readable: the runner's log goes to its log file, errors still raise
-            os.chdir(ROOT)
-            with warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()):
-                warnings.simplefilter('ignore')
-                test_main(command[2:])
-        finally:
-            os.chdir(cwd)
-    else:
-        env = dict(os.environ, PYTHONWARNINGS='ignore')  # keep the table readable: errors still reach stderr
-        subprocess.run([sys.executable, *command[1:]], cwd=ROOT, check=True, stdout=subprocess.DEVNULL, env=env)
-    work_dir = osp.join(ROOT, command[command.index('--work-dir') + 1])
-    log_dir = max(glob.glob(osp.join(work_dir, '*', 'metrics.json')), key=osp.getmtime)
-    log_dir = osp.dirname(log_dir)
-    with open(osp.join(log_dir, 'metrics.json')) as f:
-        metrics = json.load(f)
-    robust = {}
-    if osp.isfile(osp.join(log_dir, 'robustness.json')):
-        with open(osp.join(log_dir, 'robustness.json')) as f:
-            robust = json.load(f)
-    return metrics, robust, time.time() - start
 
 
 def fmt(value):
@@ -124,7 +90,8 @@ def main(argv=None):
             extra += ['--cfg-options', f'test_dataloader.dataset.indices={images}']
         command = test_command(config, checkpoint, work_dir, extra)
         commands.append(' '.join(shlex.quote(c) for c in command))
-        metrics, robustness, seconds = run_test(command, in_process=True)
+        run = run_test(command, in_process=True, cwd=ROOT)
+        metrics, robustness, seconds = run['metrics'], run['robustness'], run['seconds']
         results.setdefault(label, {})[setting] = metrics
         per_image = robustness.get('seconds_per_image', {})
         shown = [f'{k.split("/")[-1]} {fmt(metrics[k])}' for k in keys]

@@ -7,12 +7,9 @@ optimizer and scheduler states, keep the weights and mmengine's meta, and record
 import argparse
 import hashlib
 import os.path as osp
-import sys
 
-sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
-
-import mmequi  # noqa: F401,E402  (safe loading of mmengine checkpoints)
-import torch  # noqa: E402
+import mmequi  # noqa: F401  (safe loading of mmengine checkpoints)
+import torch
 
 
 def publish(src, dst, train_command=None):

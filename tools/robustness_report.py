@@ -1,7 +1,12 @@
 """Robustness report for one config + checkpoint: a grid of (attack × defense), an ε sweep, a K sweep and a T sweep,
 each cell one ``tools/test.py`` run through the normal runner. Resumable: a finished cell (its ``cell.json``) is not
 recomputed. Writes ``report.md``, ``cells.csv`` / ``cells.json`` and PNG plots (task metric vs ε per defense, and
-vs K).
+vs K). ``--render`` renders them again from ``cells.json`` without running anything.
+
+This tool plans the cells and renders their records; ``mmequi.apis.cells`` runs them (test command, shards,
+torchrun, resume) and ``mmequi.evaluation.statistics`` holds the statistics (bootstrap intervals, worst case per
+image). Cells made before the equivariance score was normalised (2026-11-27) are refused, with the one-off
+conversion to run (``tools/misc/rescale_scores.py``).
 
     python tools/robustness_report.py CONFIG CHECKPOINT [--work-dir DIR] [--attacks ...] [--defenses ...]
         [--eps 2 4 8] [--attack-steps 50 100] [--num-views 1 2 4 8] [--steps 5 10 20] [--lams 0.1 1 10]
@@ -10,36 +15,18 @@ vs K).
 import argparse
 import csv
 import glob
-import hashlib
 import json
-import os
 import os.path as osp
 import sys
 
 import numpy as np
 
-ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
-sys.path.insert(0, ROOT)
+from mmequi.apis.cells import (CellRunner, decimals, load_per_image, needs_defense, old_score_scale, short,
+                               task_metric)
+from mmequi.apis.config import load_component
+from mmequi.evaluation.statistics import (bootstrap_draws, common_images, paired_interval, records_miou, verdict,
+                                          worst_per_image)
 
-from mmengine.registry import DefaultScope  # noqa: E402
-from mmengine.utils import ProgressBar  # noqa: E402
-
-import mmequi  # noqa: F401,E402  (fills the registries)
-from mmequi.apis.config import load_component, load_config  # noqa: E402
-from mmequi.registry import ATTACKS, build  # noqa: E402
-from mmequi.evaluation import roc_auc  # noqa: E402
-from mmequi.evaluation.areas import add_areas, dataset_metrics, miou, sum_areas, worst_choice  # noqa: E402
-from mmequi.models.robust_model import STAGES  # noqa: E402
-from tools.demo import run_test  # noqa: E402
-from tools.misc.rescale_scores import rescale  # noqa: E402
-
-TASK_KEYS = ('mIoU', 'coco/bbox_mAP', 'pascal_voc/mAP')
-
-
-def needs_defense(attack):
-    """Whether the attack attacks the defended model (built: an ensemble is adaptive by its ``through_defense``)."""
-    cfg = load_component('attack', attack)
-    return cfg is not None and getattr(build(ATTACKS, cfg, 'attack'), 'needs_defense', False)
 
 
 def convergence_attacks(args):
@@ -83,182 +70,6 @@ def grid(args):
     cells += [dict(sweep='lambda', attack=args.adaptive_attack, defense=args.sweep_defense, attack_opts=dict(lam=v),
                    defense_opts={}) for v in args.lams]
     return [dict(cell, num_images=args.num_images) for cell in cells]
-
-
-def cell_name(cell):
-    """Stable directory name of a cell. Options equal to the component's own value are dropped, so the same settings
-    in two sweeps (e.g. ε = 4 in the ε sweep and the grid's default ε = 4 attack) share one run."""
-    key = {k: cell[k] for k in ('attack', 'defense')}
-    for kind in ('attack', 'defense'):
-        component = load_component(kind, cell[kind]) or {}
-        key[f'{kind}_opts'] = {k: v for k, v in cell[f'{kind}_opts'].items() if component.get(k) != v}
-    if cell.get('num_images'):  # a subset run never stands in for a full one
-        key['num_images'] = cell['num_images']
-    key = json.dumps(key, sort_keys=True)
-    names = [short(cell[k]) for k in ('attack', 'defense')]  # names or file paths
-    return f'{names[0]}__{names[1]}__{hashlib.sha1(key.encode()).hexdigest()[:8]}'
-
-
-def short(name):
-    """A component's display name: a config file path shows as its file name."""
-    return osp.splitext(osp.basename(name))[0]
-
-
-def opts_args(flag, opts):
-    return [flag, *[f'{k}={v}' for k, v in opts.items()]] if opts else []
-
-
-def run_cell(args, cell):
-    """Run (or reuse) one cell -> its record. With ``--shard-images`` it runs as consecutive shards of that many
-    images, each its own resumable ``tools/test.py`` run, merged when all are done (per-image randomness depends on
-    the image, not on the run it is in: the merged cell equals the cell run at once)."""
-    cell_dir = osp.join(args.work_dir, 'cells', cell_name(cell))
-    done = osp.join(cell_dir, 'cell.json')
-    if osp.isfile(done):
-        with open(done) as f:
-            return dict(json.load(f), sweep=cell['sweep'])
-    shards = image_shards(args)
-    if shards:
-        parts = [run_shard(args, cell, osp.join(cell_dir, f'shard-{s[0]}-{s[-1]}'), s) for s in shards]
-        record = dict(cell, **merge_shards(args, cell_dir, parts))
-    else:
-        record = dict(cell, **run_tool(args, cell, cell_dir, args.num_images))
-    with open(done, 'w') as f:
-        json.dump(record, f, indent=2)
-    return record
-
-
-def image_shards(args):
-    """The image indices of each shard (``--shard-images`` of the first ``--num-images`` images), or None."""
-    if not getattr(args, 'shard_images', None):
-        return None
-    return [list(range(i, min(i + args.shard_images, args.num_images)))
-            for i in range(0, args.num_images, args.shard_images)]
-
-
-def run_shard(args, cell, shard_dir, indices):
-    """Run (or reuse) one shard of a cell -> its run_tool fields."""
-    done = osp.join(shard_dir, 'shard.json')
-    if not osp.isfile(done):
-        part = run_tool(args, cell, shard_dir, '[' + ','.join(map(str, indices)) + ']')
-        with open(done, 'w') as f:
-            json.dump(part, f, indent=2)
-    with open(done) as f:
-        return json.load(f)
-
-
-def run_tool(args, cell, run_dir, indices):
-    """One ``tools/test.py`` run of a cell on ``test_dataloader.dataset.indices`` (first N, a list, or None: all),
-    with ``--nproc`` processes -> its figures."""
-    command = ['python', 'tools/test.py', args.config, args.checkpoint, '--work-dir', run_dir,
-               '--attack', cell['attack'], '--defense', cell['defense'],
-               *opts_args('--attack-opts', cell['attack_opts']), *opts_args('--defense-opts', cell['defense_opts']),
-               *cell.get('test_args', [])]
-    if getattr(args, 'nproc', 1) > 1:  # torchrun picks a free port (--standalone); tools/test.py runs on every rank
-        command[1:1] = ['-m', 'torch.distributed.run', '--standalone', '--nproc_per_node', str(args.nproc)]
-        command += ['--launcher', 'pytorch']
-    if not needs_defense(cell['attack']) and cell['attack'] != 'none':  # attacked once, reused by every defense
-        command += ['--attack-cache', osp.join(args.work_dir, 'attack_cache')]
-    options = list(args.cfg_options or [])
-    if indices is not None:
-        options.append(f'test_dataloader.dataset.indices={indices}')
-    if options:
-        command += ['--cfg-options', *options]
-    metrics, robustness, seconds = run_test(command)
-    per_image = sorted(glob.glob(osp.join(run_dir, '*', 'per_image.jsonl')))
-    return dict(metrics=metrics, settings=robustness.get('settings', {}),
-                per_image=osp.relpath(per_image[-1], args.work_dir) if per_image else None,
-                seconds_per_image=robustness.get('seconds_per_image', {}), images=robustness.get('images'),
-                peak_memory=robustness.get('peak_memory', {}), wall_seconds=seconds,
-                passes_per_image=robustness.get('passes_per_image', {}), command=' '.join(command))
-
-
-def merge_shards(args, cell_dir, parts):
-    """One cell's figures from its shards: the metrics recomputed from the per-image records (``merged_metrics``),
-    their per-image records joined in image order (``per_image.jsonl`` in the cell's directory), the costs per image
-    from them, the peak memory the largest, the wall time summed."""
-    lines = []
-    for part in parts:
-        with open(osp.join(args.work_dir, part['per_image'])) as f:
-            lines += [json.loads(line) for line in f]
-    per_image = osp.join(cell_dir, 'per_image.jsonl')
-    with open(per_image, 'w') as f:
-        f.writelines(json.dumps(line) + '\n' for line in lines)
-
-    def mean_of(field):  # as the hook's robustness.json: each figure over the images that have it
-        values = [line[field] for line in lines if line.get(field)]
-        keys = dict.fromkeys(k for v in values for k in v)
-        return {k: float(np.mean([v[k] for v in values if k in v])) for k in keys}
-    memory = max((p['peak_memory'] for p in parts), key=lambda m: m.get('mib', 0))
-    return dict(metrics=merged_metrics(lines, parts[0]['metrics'], args.num_classes), settings=parts[0]['settings'],
-                per_image=osp.relpath(per_image, args.work_dir), seconds_per_image=mean_of('seconds'),
-                images=len(lines), peak_memory=memory, wall_seconds=sum(p['wall_seconds'] for p in parts),
-                passes_per_image=mean_of('passes'), shards=[p['command'] for p in parts],
-                command=' && '.join(p['command'] for p in parts))
-
-
-def unmergeable(cfg):
-    """Why the test metrics of ``cfg`` cannot be merged from per-image records (``merged_metrics``), or None."""
-    evaluators = cfg.get('test_evaluator')
-    for evaluator in evaluators if isinstance(evaluators, (list, tuple)) else [evaluators]:
-        kind = str((evaluator or {}).get('type', '')).split('.')[-1]
-        if kind == 'IoUMetric' and list(evaluator.get('iou_metrics', ['mIoU'])) == ['mIoU'] \
-                and evaluator.get('nan_to_num') is None or kind == 'EquivarianceMetric':
-            continue
-        return f'its test_evaluator {evaluator} is not IoUMetric with iou_metrics=[\'mIoU\']'
-    return None
-
-
-def merged_metrics(lines, keys, num_classes):
-    """mmseg's IoUMetric (aAcc, mIoU, mAcc, exactly: ``dataset_metrics`` of the per-image class areas of a dataset
-    of ``num_classes`` classes) and mmequi's EquivarianceMetric (mean score per stage, ROC-AUC) over the per-image
-    records ``lines`` of several runs, in image order; the keys of ``keys`` (one run's metrics) must all be among
-    them: a detector's mAP cannot be merged from per-image records."""
-    mergeable = {'aAcc', 'mIoU', 'mAcc', *(f'equivariance/{s}' for s in (*STAGES, 'auc_clean_vs_attacked'))}
-    unknown = sorted(set(keys) - mergeable)
-    areas = [line['metrics'].get('class_areas') for line in lines]
-    if unknown or any(a is None or any(len(v) < 3 for v in a.values()) for a in areas):
-        raise ValueError(f'--shard-images: cannot merge {unknown or "per-image records without label areas"} from '
-                         'per-image records (sharding supports segmentation: mIoU, aAcc, mAcc)')
-    metrics = dataset_metrics(areas, num_classes)
-    stages = [s for s in STAGES if all(s in line.get('equivariance', {}) for line in lines)]
-    metrics.update({f'equivariance/{s}': float(np.mean([line['equivariance'][s] for line in lines])) for s in stages})
-    if 'attacked' in stages:
-        metrics['equivariance/auc_clean_vs_attacked'] = roc_auc([line['equivariance']['clean'] for line in lines],
-                                                                [line['equivariance']['attacked'] for line in lines])
-    return {k: metrics[k] for k in keys}
-
-
-def num_classes(cfg):
-    """How many classes IoUMetric counts for the test dataset of ``cfg``: its ``metainfo``, else its class's."""
-    from mmseg.registry import DATASETS
-    dataset = cfg.test_dataloader.dataset
-    classes = (dataset.get('metainfo') or {}).get('classes')
-    if classes is None:
-        with DefaultScope.overwrite_default_scope('mmseg'):
-            classes = DATASETS.get(dataset.type).METAINFO['classes']
-    return len(classes)
-
-
-def run_cells(args, cells):
-    """Every cell (resumable), with a progress bar; a bad attack/defense name fails before hours of computing."""
-    for cell in cells:
-        load_component('attack', cell['attack']), load_component('defense', cell['defense'])
-    bar = ProgressBar(len(cells))
-    records = []
-    for cell in cells:
-        records.append(run_cell(args, cell))
-        bar.update()
-    return records
-
-
-def decimals(key):
-    """Decimals a table gives the task metric: mIoU is in %, a detector's mAP in [0, 1]."""
-    return 2 if key == 'mIoU' else 3
-
-
-def task_metric(record):
-    return next((k, record['metrics'][k]) for k in TASK_KEYS if k in record['metrics'])
 
 
 def write_outputs(args, records):
@@ -357,19 +168,6 @@ def headline(records, key):
     return lines
 
 
-def load_per_image(args, record):
-    """{img_path: per-image metrics} of a cell, or None when it has no per-image records."""
-    if not record.get('per_image') or not osp.isfile(osp.join(args.work_dir, record['per_image'])):
-        return None
-    with open(osp.join(args.work_dir, record['per_image'])) as f:
-        return {line['img_path']: line['metrics'] for line in map(json.loads, f)}
-
-
-def areas_miou(per_image, images):
-    """mIoU (%) over ``images`` (repeats count again) from their per-image class areas."""
-    return miou(sum_areas(per_image[image]['class_areas'] for image in images))
-
-
 def convergence_table(args, records, resamples=2000):
     """Every (attack, defense) of the attack-steps sweep, its metric at each step count (the grid's run at the
     attack's own steps included) and the change from the step count before. Segmentation, with per-image class
@@ -386,16 +184,16 @@ def convergence_table(args, records, resamples=2000):
         return []
     key = next((task_metric(r)[0] for by in runs.values() for r in by.values() if 'metrics' in r), 'mIoU')
     digits = decimals(key)
-    rng = np.random.default_rng(0)
+    rng = np.random.default_rng(0)  # one stream for the whole table: each pair's draws follow the pair before
     lines = []
     for (attack, defense), by_steps in runs.items():
         records_by_steps = [(n, by_steps[n]) for n in sorted(by_steps)]
-        cells = [(n, load_per_image(args, r)) for n, r in records_by_steps]
+        cells = [(n, load_per_image(args.work_dir, r)) for n, r in records_by_steps]
         with_areas = all(c and all('class_areas' in m for m in c.values()) for _, c in cells)
         if with_areas:
-            images = sorted(set.intersection(*(set(c) for _, c in cells)))
-            draws = [[images[i] for i in rng.integers(len(images), size=len(images))] for _ in range(resamples)]
-            values = [areas_miou(c, images) for _, c in cells]
+            images = common_images([c for _, c in cells])
+            draws = bootstrap_draws(images, resamples, rng)
+            values = [records_miou(c, images) for _, c in cells]
             counts = [len(images)] * len(cells)
         else:
             values = [r['metrics'][key] for _, r in records_by_steps]
@@ -405,10 +203,9 @@ def convergence_table(args, records, resamples=2000):
             if i == 0:
                 row += ['', '', '']
             elif with_areas:
-                earlier = cells[i - 1][1]
-                low, high = np.percentile([areas_miou(cell, d) - areas_miou(earlier, d) for d in draws], [2.5, 97.5])
+                low, high = paired_interval(cell, cells[i - 1][1], draws)
                 row += [f'{value - values[i - 1]:+.{digits}f}', f'[{low:+.{digits}f}, {high:+.{digits}f}]',
-                        'falls' if high < 0 else 'rises' if low > 0 else 'flat within noise']
+                        verdict(low, high)]
             else:
                 why = 'cells without per-image class areas' if key == 'mIoU' else f'{key} is not a sum over images'
                 row += [f'{value - values[i - 1]:+.{digits}f}', '–', f'no interval: {why}']
@@ -433,24 +230,18 @@ def per_image_worst(args, records):
     attacked = [(n, r) for n, r in ((name(r), r) for r in records) if n]
     lines = []
     for d in dict.fromkeys(r['defense'] for _, r in attacked):
-        cells = {n: load_per_image(args, r) for n, r in attacked if r['defense'] == d}
+        cells = {n: load_per_image(args.work_dir, r) for n, r in attacked if r['defense'] == d}
         cells = {a: c for a, c in cells.items() if c}
         if len(cells) < 2 or any('aAcc' not in next(iter(c.values())) for c in cells.values()):
             continue
-        images = sorted(set.intersection(*(set(c) for c in cells.values())))
-        mean_acc = {a: sum(c[i]['aAcc'] for i in images) / len(images) for a, c in cells.items()}
-        worst_single = min(mean_acc, key=mean_acc.get)
-        worst_acc = sum(min(c[i]['aAcc'] for c in cells.values()) for i in images) / len(images)
-        row = [short(d), str(len(images)), str(len(cells)), f'{mean_acc[worst_single]:.2f} ({short(worst_single)})',
+        images = common_images(list(cells.values()))
+        worst = worst_per_image(cells, images)
+        single, single_acc, worst_acc = worst['accuracy']
+        row = [short(d), str(len(images)), str(len(cells)), f'{single_acc:.2f} ({short(single)})',
                f'**{worst_acc:.2f}**']
-        if all('class_areas' in c[i] for c in cells.values() for i in images):
-            single = {a: areas_miou(c, images) for a, c in cells.items()}
-            total, attacks = {}, list(cells.values())
-            for i in images:
-                total = add_areas(total, attacks[worst_choice(total, [c[i]['class_areas'] for c in attacks])][i]
-                                  ['class_areas'])
-            worst = min(single, key=single.get)
-            row += [f'{single[worst]:.2f} ({short(worst)})', f'**{miou(total):.2f}**']
+        if worst['miou']:
+            single, single_miou, sea = worst['miou']
+            row += [f'{single_miou:.2f} ({short(single)})', f'**{sea:.2f}**']
         else:
             row += ['-', '- (cells without per-class areas)']
         lines.append('| ' + ' | '.join(row) + ' |')
@@ -558,7 +349,7 @@ def plot_roc(args, rows):
     return ['roc.png']
 
 
-def main(argv=None):
+def build_parser():
     parser = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
     parser.add_argument('config')
     parser.add_argument('checkpoint')
@@ -588,25 +379,41 @@ def main(argv=None):
                              '--num-images): a long cell survives an interrupted session')
     parser.add_argument('--nproc', type=int, default=1,
                         help='processes per tools/test.py run (torchrun --launcher pytorch: GPUs, or CPU with gloo)')
+    parser.add_argument('--render', action='store_true',
+                        help="run nothing: render report.md, cells.csv and the plots again from the work dir's "
+                        'cells.json (its per-image records), e.g. after the renderer changed')
+    return parser
+
+
+def main(argv=None):
+    parser = build_parser()
     args = parser.parse_args(argv)
     if args.shard_images is not None and (args.shard_images < 1 or not args.num_images):
         parser.error(f'--shard-images {args.shard_images}: needs a positive shard size and --num-images (the '
                      'images to split)')
-    cfg = load_config(args.config) if args.shard_images else None
-    why = args.shard_images and unmergeable(cfg)
-    args.num_classes = num_classes(cfg) if args.shard_images and not why else None
-    if why:
-        parser.error(f'--shard-images: {args.config}: {why}; shards are merged from '
-                     'per-image segmentation records (aAcc, mIoU, mAcc; a detector\'s mAP is not)')
-    if args.nproc < 1:
-        parser.error(f'--nproc {args.nproc}: needs at least one process')
     if args.convergence_attacks and not args.attack_steps:
         parser.error('--convergence-attacks needs --attack-steps (the step counts to run those attacks with)')
     args.work_dir = args.work_dir or osp.join('work_dirs', 'robustness',
                                               osp.splitext(osp.basename(args.config))[0])
-    os.makedirs(osp.join(args.work_dir, 'cells'), exist_ok=True)
-    rescale(args.work_dir)  # cells made before the score was normalised: never mix the two scales in one report
-    records = run_cells(args, grid(args))
+    if args.render:
+        with open(osp.join(args.work_dir, 'cells.json')) as f:
+            records = finished = json.load(f)
+    else:
+        finished = []
+        for done in glob.glob(osp.join(args.work_dir, 'cells', '*', 'cell.json')):
+            with open(done) as f:
+                finished.append(json.load(f))
+    old = old_score_scale(finished)
+    if old:  # never mix the two scales of the score in one report (checked before any cell runs)
+        sys.exit(f'{len(old)} cells hold equivariance scores of the old scale (sums over view pairs), e.g. {old[0]}: '
+                 f'convert the work dir once with `python tools/misc/rescale_scores.py {args.work_dir}`')
+    if not args.render:
+        try:
+            runner = CellRunner(args.config, args.checkpoint, args.work_dir, args.cfg_options, args.nproc,
+                                args.shard_images)
+        except ValueError as error:
+            parser.error(f'--shard-images / --nproc: {error}')
+        records = runner.run_all(grid(args))
     lines = write_outputs(args, records)
     print('\n' + '\n'.join(lines) + f'\n\nreport: {osp.join(args.work_dir, "report.md")}')
     return records

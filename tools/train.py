@@ -3,16 +3,12 @@
     python tools/train.py configs/demo/fcn_r18-d8_synthetic-cityscapes.py [--work-dir DIR] [--resume]
 """
 import argparse
-import os.path as osp
-import sys
 
-sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))  # run from a checkout without install
+import mmequi  # noqa: F401  (registers mmequi, allow-lists checkpoint types)
+from mmengine.registry import RUNNERS
+from mmengine.runner import Runner
 
-import mmequi  # noqa: F401,E402  (registers mmequi, allow-lists checkpoint types)
-from mmengine.registry import RUNNERS  # noqa: E402
-from mmengine.runner import Runner  # noqa: E402
-
-from mmequi.apis.config import load_config, parse_runner_args  # noqa: E402
+from mmequi.apis.config import load_config, parse_runner_args
 
 
 def parse_args(argv=None):

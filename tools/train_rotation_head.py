@@ -7,23 +7,19 @@ printed and stored in the checkpoint with the command that made it.
     python tools/train_rotation_head.py CONFIG CHECKPOINT --out HEAD.pth [--feature backbone.-1] [--iters 150]
 """
 import argparse
-import os.path as osp
 import sys
 import time
 
-ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
-sys.path.insert(0, ROOT)
+import torch
+import torch.nn.functional as F
+from mmengine.registry import MODELS, init_default_scope
+from mmengine.runner import Runner, load_checkpoint
+from mmengine.utils import ProgressBar
 
-import torch  # noqa: E402
-import torch.nn.functional as F  # noqa: E402
-from mmengine.registry import MODELS, init_default_scope  # noqa: E402
-from mmengine.runner import Runner, load_checkpoint  # noqa: E402
-from mmengine.utils import ProgressBar  # noqa: E402
-
-import mmequi  # noqa: F401,E402  (registers mmequi, allow-lists checkpoint types)
-from mmequi.apis.config import DictAction, load_config  # noqa: E402
-from mmequi.defenses.rotation import RotationHead, rotation_features, save_rotation_head  # noqa: E402
-from mmequi.models import robust_model_for  # noqa: E402
+import mmequi  # noqa: F401  (registers mmequi, allow-lists checkpoint types)
+from mmequi.apis.config import DictAction, load_config
+from mmequi.defenses.rotation import RotationHead, rotation_features, save_rotation_head
+from mmequi.models import robust_model_for
 
 
 def pooled_rotations(wrapper, feature, batch):

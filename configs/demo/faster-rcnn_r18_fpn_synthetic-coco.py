@@ -1,4 +1,4 @@
-# Demo detector for the synthetic COCO-format test bed (tools/generate_data.py coco): Faster R-CNN on a narrow
+# Demo detector for the synthetic COCO-format test bed (python -m testbed coco): Faster R-CNN on a narrow
 # ResNet-18 + FPN, trained from scratch on 2 CPU cores.
 #   python tools/train.py configs/demo/faster-rcnn_r18_fpn_synthetic-coco.py
 _base_ = [

@@ -1,4 +1,4 @@
-# Demo model for the synthetic Cityscapes-format test bed (tools/generate_data.py cityscapes): FCN on a narrow
+# Demo model for the synthetic Cityscapes-format test bed (python -m testbed cityscapes): FCN on a narrow
 # dilated ResNet-18, trained from scratch on 2 CPU cores.
 #   python tools/train.py configs/demo/fcn_r18-d8_synthetic-cityscapes.py
 _base_ = [

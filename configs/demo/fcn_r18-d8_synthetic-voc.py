@@ -1,4 +1,4 @@
-# Demo model for the synthetic PASCAL VOC 2012-format test bed (tools/generate_data.py voc): FCN on a narrow
+# Demo model for the synthetic PASCAL VOC 2012-format test bed (python -m testbed voc): FCN on a narrow
 # dilated ResNet-18, trained from scratch on 2 CPU cores.
 #   python tools/train.py configs/demo/fcn_r18-d8_synthetic-voc.py
 _base_ = [

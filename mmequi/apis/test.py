@@ -47,6 +47,8 @@ def parse_args(argv=None):
     parser.add_argument('--feature', help='feature map of the equivariance: logits, decode, neck, neck.0, backbone.3, ...')
     parser.add_argument('--attack-cache', help='store attacked images there and reuse them in later runs with the '
                         'same attack, seed and images (e.g. attacked, then attacked + defense)')
+    parser.add_argument('--run-json', help="write the run's outputs there as JSON (log_dir, metrics, robustness, "
+                        'per_image): for tools that start test runs (mmequi.apis.cells), so none searches for them')
     parser.add_argument('--attack-opts', nargs='+', action=DictAction, default={},
                         help='override attack settings, e.g. eps=8 steps=10')
     parser.add_argument('--defense-opts', nargs='+', action=DictAction, default={},
@@ -105,6 +107,21 @@ def cpu_distributed(cfg):
     return True
 
 
+def write_run_json(path, log_dir, metrics):
+    """``--run-json``: where this run's outputs are (its log dir, per_image.jsonl or None) and its figures (metrics,
+    robustness.json or {})."""
+    robustness, per_image = osp.join(log_dir, 'robustness.json'), osp.join(log_dir, 'per_image.jsonl')
+    robust = {}
+    if osp.isfile(robustness):
+        with open(robustness) as f:
+            robust = json.load(f)
+    os.makedirs(osp.dirname(osp.abspath(path)), exist_ok=True)
+    with open(path, 'w') as f:
+        json.dump(dict(log_dir=osp.abspath(log_dir), metrics={k: float(v) for k, v in metrics.items()},
+                       robustness=robust, per_image=osp.abspath(per_image) if osp.isfile(per_image) else None),
+                  f, indent=2)
+
+
 def main(argv=None):
     args = parse_args(argv)
     cfg = load_config(args.config, args.cfg_options, args.work_dir, args.launcher)
@@ -146,6 +163,8 @@ def main(argv=None):
         with open(out, 'w') as f:
             json.dump({k: float(v) for k, v in metrics.items()}, f, indent=2)
         runner.logger.info(f'metrics written to {out}')
+        if args.run_json:
+            write_run_json(args.run_json, runner.log_dir, metrics)
     if own_group:  # gloo's threads must be joined before exit, else the process aborts ('terminate called without
         # an active exception'). The runner's DDP wrapper holds the group too, past destroy_process_group, until the
         # interpreter shuts down; there its gloo work can abort the process after every output was written (one

@@ -9,7 +9,8 @@ import numpy as np
 from mmengine.evaluator import BaseMetric
 from mmengine.registry import METRICS
 
-from .areas import class_areas, miou, pixel_accuracy
+from .areas import class_areas, dataset_metrics, miou, pixel_accuracy
+from .equivariance_metric import STAGES, roc_auc
 
 
 def field(sample, key):
@@ -84,3 +85,23 @@ class RobustRecordMetric(BaseMetric):
             passes_per_image={key: float(np.mean([p[key] for p in counted])) for key in counted[0]} if counted else {},
             images=len(results))
         return {}
+
+
+def metrics_from_records(lines, keys, num_classes):
+    """The metrics of several runs' per-image records ``lines`` (in image order) as one run over all their images
+    computes them: mmseg's IoUMetric (aAcc, mIoU, mAcc, exactly: ``dataset_metrics`` of the per-image class areas of
+    a dataset of ``num_classes`` classes) and mmequi's EquivarianceMetric (mean score per stage, ROC-AUC). Every key
+    of ``keys`` (one run's metrics) must be among them: a detector's mAP is not a sum over images."""
+    mergeable = {'aAcc', 'mIoU', 'mAcc', *(f'equivariance/{s}' for s in (*STAGES, 'auc_clean_vs_attacked'))}
+    unknown = sorted(set(keys) - mergeable)
+    areas = [line['metrics'].get('class_areas') for line in lines]
+    if unknown or any(a is None or any(len(v) < 3 for v in a.values()) for a in areas):
+        raise ValueError(f'cannot merge {unknown or "per-image records without label areas"} from per-image records '
+                         '(shards merge segmentation runs: mIoU, aAcc, mAcc)')
+    metrics = dataset_metrics(areas, num_classes)
+    stages = [s for s in STAGES if all(s in line.get('equivariance', {}) for line in lines)]
+    metrics.update({f'equivariance/{s}': float(np.mean([line['equivariance'][s] for line in lines])) for s in stages})
+    if 'attacked' in stages:
+        metrics['equivariance/auc_clean_vs_attacked'] = roc_auc([line['equivariance']['clean'] for line in lines],
+                                                                [line['equivariance']['attacked'] for line in lines])
+    return {k: metrics[k] for k in keys}

@@ -7,8 +7,8 @@ The old score was a sum over the P = K(K+1)/2 pairs of the identity and the K vi
 defense's own views when it has them: equivariance/invariance purifiers, ``transforms`` or ``num_views``; else the 8
 reference views) and over the feature's levels (one for every feature but a whole 'neck' or 'backbone', which this
 script refuses). Every cells/*/cell.json and the per_image.jsonl it points to are divided by P, once: a converted or
-newer record (``settings.score_scale == 'mean'``) is left as it is. tools/robustness_report.py runs this on its work
-dir before reusing any cell, so a report never mixes the two scales.
+newer record (``settings.score_scale == 'mean'``) is left as it is. A one-off: tools/robustness_report.py refuses a
+work dir holding unconverted cells (so a report never mixes the two scales) and names this command.
 """
 import argparse
 import glob

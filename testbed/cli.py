@@ -1,7 +1,8 @@
-"""Generate the synthetic Cityscapes / VOC / COCO-format datasets.
+"""Generate the synthetic Cityscapes / VOC / COCO-format datasets (run from the checkout's root, where ``testbed``
+is: it is not installed with mmequi).
 
-    python tools/generate_data.py {cityscapes,voc,coco,all} [--out-dir data/synthetic] [--seed 0]
-                                  [--num-train N] [--num-val N] [--force]
+    python -m testbed {cityscapes,voc,coco,all} [--out-dir data/synthetic] [--seed 0]
+                      [--num-train N] [--num-val N] [--force]
 
 Each dataset goes to ``<out-dir>/<name>``; an existing identical generation is kept (see
 ``--force``). Without ``--num-train`` / ``--num-val`` each generator uses its own default.
@@ -11,10 +12,7 @@ import os
 import sys
 import time
 
-REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-sys.path.insert(0, REPO_ROOT)  # runs from a checkout without installing mmequi
-
-from testbed import GENERATORS  # noqa: E402
+from testbed import GENERATORS
 
 
 def parse_args(argv=None):
