@@ -12,8 +12,8 @@ import sys
 
 import numpy as np
 
-sys.path.insert(0, osp.dirname(osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))))
-from mmequi.evaluation.areas import miou, sum_areas  # noqa: E402
+from mmequi.evaluation.areas import miou, sum_areas
+from mmequi.evaluation.statistics import bootstrap_draws, paired_interval as records_interval
 
 
 def load(work_dir):
@@ -34,15 +34,11 @@ def class_iou(images):
 
 
 def paired_interval(images, reference, draws=2000, seed=0):
-    """95 % interval of mIoU(images) − mIoU(reference) over the same images (matched by path), resampled together."""
-    by_path = {i['img_path']: i['metrics']['class_areas'] for i in reference}
-    pairs = [(i['metrics']['class_areas'], by_path[i['img_path']]) for i in images]
-    rng = np.random.default_rng(seed)
-    differences = []
-    for _ in range(draws):
-        sample = [pairs[k] for k in rng.integers(0, len(pairs), len(pairs))]
-        differences.append(miou(sum_areas(a for a, _ in sample)) - miou(sum_areas(b for _, b in sample)))
-    return np.percentile(differences, [2.5, 97.5])
+    """95 % interval of mIoU(images) − mIoU(reference) over the same images (matched by path), resampled together
+    (mmequi.evaluation.statistics)."""
+    runs, before = ({i['img_path']: i['metrics'] for i in run} for run in (images, reference))
+    return records_interval(runs, before, bootstrap_draws([i['img_path'] for i in images], draws,
+                                                          np.random.default_rng(seed)))
 
 
 def adaptive_cells(cells, adaptive, setting, reference, clean, attacked):
