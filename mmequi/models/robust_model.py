@@ -10,6 +10,7 @@ pixel units users think in and the padding is never perturbed.
 """
 import copy
 import hashlib
+import math
 import os
 import os.path as osp
 import time
@@ -18,13 +19,13 @@ from typing import Optional, Tuple, Union
 
 import torch
 import torch.nn as nn
+import torch.nn.functional as F
 from mmengine.model import BaseModel
 from mmengine.structures import BaseDataElement
 
 from mmequi.attacks import Attack, AttackContext
 from mmequi.defenses import Defense
 from mmequi.equivariance import EquivarianceScorer
-from mmequi.evaluation.equivariance_metric import STAGES
 from mmequi.evaluation.robust_records import relative_path
 from mmequi.registry import ATTACKS, DEFENSES, build
 
@@ -126,6 +127,8 @@ class RobustModel(BaseModel):
         # The score always uses equivariance (never pooled) views: the defense's views when it has them.
         transforms = getattr(getattr(self.defense, 'objective', None), 'transforms', None)
         self.scorer = EquivarianceScorer(transforms) if self.score else None
+        needs_features = self.score or self.defense is not None or getattr(self.attack, 'needs_defense', False)
+        self.view_divisor = self.probe_view_sizes() if needs_features else None
 
     # ---- what a task subclass provides -------------------------------------------------------------------------
     def check_feature(self, feature):
@@ -246,11 +249,60 @@ class RobustModel(BaseModel):
 
     def feature_fn(self, pixels):
         """Feature map(s) of ``pixels`` on which the equivariance is measured (``self.feature``)."""
-        return self.windowed_features(self.normalise(pixels), self.feature)
+        return self.view_features(pixels, self.feature)
 
     def defense_feature_fn(self, pixels):
         """The feature map(s) the defense optimises (``self.defense_feature``)."""
-        return self.windowed_features(self.normalise(pixels), self.defense_feature)
+        return self.view_features(pixels, self.defense_feature)
+
+    def view_features(self, pixels, feature):
+        """The features of a view of any size (a rescale has sizes the model's inputs never have). A model that
+        takes any size (``view_divisor`` None) gets the view as it is. Otherwise (necks that concatenate levels need
+        sizes every stride divides) the view is padded as the data preprocessor pads the model's own inputs (zeros
+        after normalisation, bottom and right, to ``view_divisor``) and every feature map cropped back to the view's
+        share of it, so the transforms' inverses see the view's geometry (docs/method.md, "Views the model can
+        take")."""
+        inputs = self.normalise(pixels)
+        if self.view_divisor is None:
+            return self.windowed_features(inputs, feature)
+        height, width = inputs.shape[-2:]
+        padded = F.pad(inputs, (0, -width % self.view_divisor, 0, -height % self.view_divisor))
+        out = self.windowed_features(padded, feature)
+
+        def crop(level):
+            return level[..., :math.ceil(height * level.shape[-2] / padded.shape[-2]),
+                         :math.ceil(width * level.shape[-1] / padded.shape[-1])]
+        return crop(out) if isinstance(out, torch.Tensor) else [crop(level) for level in out]
+
+    def size_divisor(self):
+        """The size divisor the data preprocessor pads the model's inputs to (mmdet ``pad_size_divisor``, mmseg
+        ``size_divisor`` or its ``test_cfg``'s), or 32 (the largest stride of the zoo's backbones) when it states
+        none above 1."""
+        pre = self.module.data_preprocessor
+        stated = [getattr(pre, 'pad_size_divisor', None), getattr(pre, 'size_divisor', None),
+                  (getattr(pre, 'test_cfg', None) or {}).get('size_divisor')]
+        return next((int(d) for d in stated if d and int(d) > 1), 32)
+
+    def probe_view_sizes(self):
+        """None when the model computes its features on an input of an odd size (every model whose views worked
+        before, whose score is therefore unchanged); else ``size_divisor()``: views are then padded to it. Probed
+        once, when the wrapper is built, in eval mode, without a graph."""
+        divisor = self.size_divisor()
+        try:
+            device = next(self.module.parameters()).device
+        except StopIteration:
+            device = torch.device('cpu')
+        odd = torch.zeros(1, 3, 2 * divisor + 1, 3 * divisor + 1, device=device)
+        training = self.module.training
+        self.module.eval()
+        try:
+            with torch.no_grad():
+                self.windowed_features(odd, self.feature)
+            return None
+        except RuntimeError:  # sizes that do not match inside the network
+            return divisor
+        finally:
+            self.module.train(training)
 
     def own_window(self):
         """The model's own sliding window (mmseg ``test_cfg=dict(mode='slide', crop_size, stride)``), or None."""
