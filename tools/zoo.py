@@ -1,0 +1,307 @@
+"""The model-zoo support matrix: one representative config of every model family in mmseg's and mmdet's installed
+``configs/`` (random weights, the test bed's data, one small image), run through the two config lines a user adds
+(``custom_imports`` + ``RobustTestHook``) with a one-step PGD, the fast preset for one purifier step and the
+equivariance score. Each family runs in its own process (a crash or a hang stays there, its registrations too).
+
+    python tools/zoo.py [--families fcn yolox ...] [--codebases mmseg mmdet] [--work-dir work_dirs/zoo]
+        [--out docs/zoo] [--timeout 600]
+
+Writes ``<out>/support.json`` (a record per family: config, status, metrics or the error and where it was raised)
+and ``<out>/README.md`` (the support table). Resumable: a family whose record is in ``<work-dir>/records`` is not
+run again (``--force`` runs it again). ``python tools/zoo.py --one CODEBASE CONFIG WORK_DIR`` runs one config.
+
+Statuses: ``ok`` (the task metric and the equivariance scores came out), ``refused`` (mmequi stopped it when the
+wrapper was built, with its message), ``fails`` (a traceback from elsewhere: work to do), ``out of scope`` (a folder
+of video tracking, re-identification, text-grounded or panoptic-only models, or of dataset/pretraining settings
+without a model of their own: the hook evaluates image segmentors and detectors).
+"""
+import argparse
+import glob
+import json
+import os
+import os.path as osp
+import subprocess
+import sys
+import time
+import traceback
+
+ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
+TEST_BED = dict(mmseg=osp.join(ROOT, 'data', 'zoo', 'cityscapes'), mmdet=osp.join(ROOT, 'data', 'zoo', 'coco'))
+PREFERRED_DATA = dict(mmseg=('cityscapes', 'ade20k', 'voc'), mmdet=('coco',))
+SMALL = ('r18', 'r50', 'tiny', 'nano', 'mit-b0', 'small', '_s_', '-s_', '-t-', '-s-', 'mobilenet', 'b0')
+# Folders that hold no image segmentor or detector the hook can evaluate (see the module docstring).
+OUT_OF_SCOPE = {
+    'mmseg': {'_base_': 'base configs', 'dsdl': 'dataset-description configs of other models', 'mae': 'pretraining'},
+    'mmdet': {'_base_': 'base configs', 'common': 'schedules and augmentation recipes of other models',
+              'misc': 'dataset-format examples', 'legacy_1.x': 'configs of mmdet 1.x', 'dsdl': 'dataset-description '
+              'configs of other models', 'selfsup_pretrain': 'self-supervised backbone pretraining',
+              'bytetrack': 'video tracking', 'deepsort': 'video tracking', 'ocsort': 'video tracking',
+              'qdtrack': 'video tracking', 'sort': 'video tracking', 'strongsort': 'video tracking',
+              'masktrack_rcnn': 'video instance segmentation', 'mask2former_vis': 'video instance segmentation',
+              'reid': 're-identification', 'glip': 'text-grounded detection (a language model to download)',
+              'grounding_dino': 'text-grounded detection (a language model to download)',
+              'mm_grounding_dino': 'text-grounded detection (a language model to download)',
+              'panoptic_fpn': 'panoptic segmentation only (the hook scores semantic segmentation and detection)'},
+}
+
+
+def family_configs(codebase):
+    """{family: [config paths]} of a codebase's installed configs."""
+    root = osp.join(osp.dirname(__import__(codebase).__file__), '.mim', 'configs')
+    return {osp.basename(d): sorted(glob.glob(osp.join(d, '**', '*.py'), recursive=True))
+            for d in sorted(glob.glob(osp.join(root, '*'))) if osp.isdir(d)}
+
+
+def representative(codebase, configs):
+    """The config a family is run with: a dataset the test bed has a format of, a small model, the plainest name;
+    never a TTA or panoptic variant when the family has another. None when every config is panoptic."""
+    from mmengine.config import Config
+    usable = [c for c in configs if not any(t in osp.basename(c) for t in ('tta', 'panoptic'))] or configs
+    preferred = PREFERRED_DATA[codebase]
+
+    def key(path):
+        name = osp.basename(path)
+        data = next((i for i, d in enumerate(preferred) if d in name), len(preferred))
+        return data, not any(s in name for s in SMALL), len(name), name
+    for path in sorted(usable, key=key):
+        try:
+            dataset = Config.fromfile(path).test_dataloader.dataset
+        except Exception:  # noqa: BLE001  (a config that does not load is run, and its error recorded)
+            return path
+        while 'dataset' in dataset:
+            dataset = dataset.dataset
+        if 'Panoptic' not in str(dataset.get('type')):
+            return path
+    return None
+
+
+def plan(codebases, families=None):
+    rows = []
+    for codebase in codebases:
+        for family, configs in family_configs(codebase).items():
+            if families and family not in families:
+                continue
+            reason = OUT_OF_SCOPE[codebase].get(family)
+            config = None if reason else representative(codebase, configs)
+            if config is None and not reason:
+                reason = 'panoptic segmentation only (the hook scores semantic segmentation and detection)'
+            rows.append(dict(codebase=codebase, family=family, config=config, reason=reason))
+    return rows
+
+
+def run_family(row, work_dir, timeout, python=sys.executable):
+    """One family in a fresh process -> its record."""
+    if row['reason']:
+        return dict(row, status='out of scope', error=row['reason'])
+    run_dir = osp.join(work_dir, 'runs', f"{row['codebase']}-{row['family']}")
+    out = osp.join(run_dir, 'result.json')
+    if osp.isfile(out):
+        os.remove(out)
+    start = time.time()
+    try:
+        done = subprocess.run([python, osp.abspath(__file__), '--one', row['codebase'], row['config'], run_dir],
+                              capture_output=True, text=True, timeout=timeout, cwd=ROOT,
+                              env=dict(os.environ, PYTHONWARNINGS='ignore', CUDA_VISIBLE_DEVICES=''))
+        log = done.stderr[-4000:]
+    except subprocess.TimeoutExpired:
+        return dict(row, status='fails', error=f'no result within {timeout} s', seconds=timeout)
+    if not osp.isfile(out):
+        return dict(row, status='fails', error=f'the process ended without a result (exit {done.returncode}): '
+                    + log.strip().splitlines()[-1] if log.strip() else '', seconds=time.time() - start)
+    with open(out) as f:
+        return dict(row, **json.load(f), seconds=time.time() - start)
+
+
+# ---- one config, in its own process ------------------------------------------------------------------------------
+def small_test_data(cfg, codebase):
+    """The config's test split replaced by one image of the test bed (the config's own test pipeline, its resize
+    brought down to a small image), with the evaluator of that format."""
+    loader = cfg.test_dataloader
+    dataset = loader.dataset
+    while 'dataset' in dataset:  # wrappers (RepeatDataset, ConcatDataset of one)
+        dataset = dataset.dataset
+    pipeline = [dict(step) for step in dataset.get('pipeline', [])]
+    for step in pipeline:
+        kind = str(step.get('type', ''))
+        if kind in ('Resize', 'mmdet.Resize', 'RandomResize', 'FixScaleResize') and 'scale' in step:
+            step.update(scale=(320, 160) if codebase == 'mmseg' else (320, 192), keep_ratio=True)
+        if kind.endswith('LoadAnnotations') and 'reduce_zero_label' in step:
+            step['reduce_zero_label'] = False
+        if kind == 'LoadAnnotations' and codebase == 'mmdet':
+            step.update(with_mask=False, with_seg=False)  # the test bed's COCO format has boxes (and polygons)
+    if codebase == 'mmseg':
+        new = dict(type='CityscapesDataset', data_root=TEST_BED['mmseg'],
+                   data_prefix=dict(img_path='leftImg8bit/val', seg_map_path='gtFine/val'), pipeline=pipeline,
+                   indices=1, test_mode=True)
+        evaluator = dict(type='IoUMetric', iou_metrics=['mIoU'])
+    else:
+        new = dict(type='CocoDataset', data_root=TEST_BED['mmdet'], ann_file='annotations/instances_val2017.json',
+                   data_prefix=dict(img='val2017/'), pipeline=pipeline, indices=1, test_mode=True)
+        evaluator = dict(type='CocoMetric', ann_file=osp.join(TEST_BED['mmdet'], 'annotations',
+                                                             'instances_val2017.json'), metric='bbox')
+    cfg.test_dataloader = dict(batch_size=1, num_workers=0, persistent_workers=False, drop_last=False,
+                               sampler=dict(type='DefaultSampler', shuffle=False), dataset=new)
+    cfg.test_evaluator = evaluator
+
+
+def set_key(node, name, value):
+    """Every ``name`` key (with a number) under a config node set to ``value``."""
+    if isinstance(node, dict):
+        for key in list(node):
+            if key == name and isinstance(node[key], (int, float)):
+                node[key] = value
+            else:
+                set_key(node[key], name, value)
+    elif isinstance(node, (list, tuple)):
+        for item in node:
+            set_key(item, name, value)
+
+
+def set_classes(node, num_classes):
+    """Every ``num_classes`` of the model config set to the test bed's (the metric's class list)."""
+    set_key(node, 'num_classes', num_classes)
+
+
+def run_one(codebase, config, work_dir):
+    """Load the family's config, add the two config lines, run the test: the record of what came out."""
+    from mmengine.config import Config
+    from mmengine.runner import Runner
+    # The two config lines (README) in a leaf config of the family's, with the attack and defense at its top level as
+    # the shipped _base_ files state them; the hook joins the config's own custom hooks.
+    leaf = osp.join(work_dir, 'robust_' + osp.basename(config))
+    with open(leaf, 'w') as f:
+        f.write(f"_base_ = [{config!r}]\n"
+                "custom_imports = dict(imports=['mmequi'], allow_failed_imports=False)\n"
+                "attack = dict(type='PGD', eps=4, step_size=1, steps=1)\n"
+                "defense = dict(type='EquivariancePurifier', num_views=1, steps=1, max_view_area=1.0, eps=6, "
+                "step_size=255)\n")
+    cfg = Config.fromfile(leaf)
+    cfg.custom_hooks = list(cfg.get('custom_hooks', [])) + [dict(type='RobustTestHook', seed=0)]
+    cfg.work_dir = work_dir
+    cfg.load_from = None  # random weights
+    cfg.launcher = 'none'
+    small_test_data(cfg, codebase)
+    set_classes(cfg.model, 19 if codebase == 'mmseg' else 80)
+    set_key(cfg.model.get('test_cfg'), 'score_thr', 0.0)  # random weights score low: keep their boxes for the metric
+    cfg.default_hooks.pop('visualization', None)
+    runner = Runner.from_cfg(cfg)
+    metrics = runner.test()
+    return {k: float(v) for k, v in metrics.items()}
+
+
+def one(codebase, config, work_dir):
+    os.makedirs(work_dir, exist_ok=True)
+    try:
+        metrics = run_one(codebase, config, work_dir)
+        task = [k for k in metrics if k in ('mIoU', 'coco/bbox_mAP')]
+        scores = [k for k in metrics if k.startswith('equivariance/')]
+        if task and scores:
+            result = dict(status='ok', metrics=metrics)
+        else:
+            result = dict(status='fails', metrics=metrics, error='the run ended without its task metric or the '
+                          'equivariance scores')
+    except Exception as error:  # noqa: BLE001  (the matrix records every failure)
+        frames = traceback.extract_tb(error.__traceback__)
+        where = frames[-1]
+        ours = osp.join('mmequi', '') in where.filename and 'site-packages' not in where.filename
+        first_line = f'{type(error).__name__}: {str(error).splitlines()[0] if str(error) else ""}'
+        result = dict(status='refused' if ours and isinstance(error, ValueError) else 'fails', error=first_line,
+                      raised_at=f'{shorten(where.filename)}:{where.lineno}')
+    with open(osp.join(work_dir, 'result.json'), 'w') as f:
+        json.dump(result, f, indent=2)
+
+
+def shorten(path):
+    for marker in ('site-packages/', ROOT + '/'):
+        if marker in path:
+            return path.split(marker, 1)[1]
+    return path
+
+
+# ---- the table -------------------------------------------------------------------------------------------------
+def render(records, out):
+    os.makedirs(out, exist_ok=True)
+    with open(osp.join(out, 'support.json'), 'w') as f:
+        json.dump(records, f, indent=2)
+    counts = {s: sum(r['status'] == s for r in records) for s in ('ok', 'refused', 'fails', 'out of scope')}
+    lines = ['| codebase | family | config run | status | result |', '|---|---|---|---|---|']
+    for r in records:
+        config = osp.basename(r['config']) if r.get('config') else '–'
+        if r['status'] == 'ok':
+            key = 'mIoU' if 'mIoU' in r['metrics'] else 'coco/bbox_mAP'
+            result = f"{key} {r['metrics'][key]:.2f}, equivariance/clean {r['metrics'].get('equivariance/clean', 0):.3f}"
+        else:
+            result = r.get('error', '').replace('|', '\\|')[:160] + (f" (`{r['raised_at']}`)" if r.get('raised_at')
+                                                                        else '')
+        mark = {'ok': '✓', 'refused': 'refused', 'fails': '✗ fails', 'out of scope': 'out of scope'}[r['status']]
+        lines.append(f"| {r['codebase']} | {r['family']} | `{config}` | {mark} | {result} |")
+    text = ('# Model-zoo support matrix\n\nGenerated by `python tools/zoo.py` (`make zoo`): one config per family of '
+            "mmseg's and mmdet's installed `configs/`, random weights, one image of the test bed (`data/zoo`, the "
+            'Cityscapes format for segmentors and the COCO format for detectors) at about 320×160, the two config '
+            'lines (`custom_imports` + `RobustTestHook`), PGD for one step, the fast preset for one purifier step '
+            'and the equivariance score. A family passes (✓) when its task metric and the scores come out. Random '
+            'weights and small inputs say that the code paths run, not how robust a trained model is; the real '
+            'sizes need a GPU.\n\n'
+            + ', '.join(f'{n} {s}' for s, n in counts.items()) + '\n\n' + '\n'.join(lines) + '\n')
+    with open(osp.join(out, 'README.md'), 'w') as f:
+        f.write(text)
+    return counts
+
+
+def prepare_data():
+    """The test bed's data for the zoo: one Cityscapes-format and one COCO-format split, the COCO annotation file
+    listing all 80 COCO categories (the zoo's detectors predict any of them; the images hold six)."""
+    for name in ('cityscapes', 'coco'):  # the test bed runs from the checkout's root (it is not installed)
+        subprocess.run([sys.executable, '-m', 'testbed', name, '--out-dir', osp.dirname(TEST_BED['mmseg']),
+                        '--num-train', '1', '--num-val', '1'], cwd=ROOT, check=True, stdout=subprocess.DEVNULL)
+    from mmdet.datasets import CocoDataset
+    ann = osp.join(TEST_BED['mmdet'], 'annotations', 'instances_val2017.json')
+    with open(ann) as f:
+        coco = json.load(f)
+    names = CocoDataset.METAINFO['classes']
+    known = {c['name']: c['id'] for c in coco['categories']}
+    ids = [i for i in range(1, 91) if i not in (12, 26, 29, 30, 45, 66, 68, 69, 71, 83)]  # COCO's 80 ids
+    coco['categories'] = [dict(id=known.get(name, i), name=name, supercategory='') for name, i in zip(names, ids)]
+    with open(ann, 'w') as f:
+        json.dump(coco, f)
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
+    parser.add_argument('--one', nargs=3, metavar=('CODEBASE', 'CONFIG', 'WORK_DIR'))
+    parser.add_argument('--codebases', nargs='+', default=['mmseg', 'mmdet'], choices=['mmseg', 'mmdet'])
+    parser.add_argument('--families', nargs='+')
+    parser.add_argument('--work-dir', default='work_dirs/zoo')
+    parser.add_argument('--out', default='docs/zoo')
+    parser.add_argument('--timeout', type=int, default=600, help='seconds one family may take')
+    parser.add_argument('--force', action='store_true', help='run families that have a record again')
+    args = parser.parse_args(argv)
+    if args.one:
+        return one(*args.one)
+    rows = plan(args.codebases, args.families)
+    unknown = sorted(set(args.families or []) - {r['family'] for r in rows})
+    if unknown:
+        parser.error(f'--families {" ".join(unknown)}: no such folder in the configs of {" ".join(args.codebases)}')
+    prepare_data()
+    records_dir = osp.join(args.work_dir, 'records')
+    os.makedirs(records_dir, exist_ok=True)
+    for i, row in enumerate(rows, 1):
+        path = osp.join(records_dir, f"{row['codebase']}-{row['family']}.json")
+        if args.force or not osp.isfile(path):
+            record = run_family(row, args.work_dir, args.timeout)
+            with open(path, 'w') as f:
+                json.dump(record, f, indent=2)
+        with open(path) as f:
+            record = json.load(f)
+        print(f"[{i}/{len(rows)}] {row['codebase']} {row['family']}: {record['status']} "
+              f"{record.get('error', '')[:120]}", flush=True)
+    records = []
+    for path in sorted(glob.glob(osp.join(records_dir, '*.json'))):
+        with open(path) as f:
+            records.append(json.load(f))
+    counts = render(records, args.out)
+    print(counts)
+
+
+if __name__ == '__main__':
+    main()
