@@ -158,11 +158,10 @@ def test_bad_settings_name_what_is_wrong(segmentor, kwargs, error, match):
         model.feature_fn(torch.rand(1, 3, 32, 64) * 255)
 
 
-@pytest.mark.parametrize('feature', [None, 'decode'])
-def test_a_feature_the_model_cannot_give_is_refused_when_the_wrapper_is_built(feature):
-    """mmseg's own Mask2Former (random weights): its query-based head needs the data samples, so the default
-    'logits' and 'decode' are refused with one message naming the reason and the features that work, before any
-    forward; 'backbone' and 'neck' are accepted."""
+def test_a_feature_the_model_cannot_give_is_refused_when_the_wrapper_is_built():
+    """mmseg's own Mask2Former (random weights): its query-based head has no conv_seg, so 'decode' is refused with one
+    message naming the reason and the features that work, before any forward; its 'logits' (the default) are its
+    class map (tests/test_zoo.py)."""
     import os.path as osp
 
     import mmseg
@@ -172,11 +171,10 @@ def test_a_feature_the_model_cannot_give_is_refused_when_the_wrapper_is_built(fe
                                    'mask2former_r50_8xb2-90k_cityscapes-512x1024.py'))
     with DefaultScope.overwrite_default_scope('mmseg'):
         model = MODELS.build(cfg.model).eval()
-    name = feature or 'logits'
-    with pytest.raises(ValueError, match=rf"feature '{name}' is not available on this EncoderDecoder: '{name}' runs "
-                                         r"the decode head on the features alone; Mask2FormerHead.forward also needs "
-                                         r"batch_data_samples; features it supports: \['backbone', 'neck'\]"):
-        wrap(model, feature=feature)
+    with pytest.raises(ValueError, match=r"feature 'decode' is not available on this EncoderDecoder: 'decode' catches "
+                                         r"the input of the decode head's conv_seg; Mask2FormerHead has none; features "
+                                         r"it supports: \['logits', 'backbone', 'neck'\]"):
+        wrap(model, feature='decode')
     assert wrap(model, feature='neck.0').feature == 'neck.0' and wrap(model, feature='backbone').feature == 'backbone'
 
 

@@ -10,6 +10,7 @@ from mmengine.registry import DefaultScope
 from mmequi.models import DetRobustModel, SegRobustModel
 
 MMDET_CONFIGS = osp.join(osp.dirname(__import__('mmdet').__file__), '.mim', 'configs')
+MMSEG_CONFIGS = osp.join(osp.dirname(__import__('mmseg').__file__), '.mim', 'configs')
 
 
 def build(codebase, path):
@@ -47,3 +48,73 @@ def test_a_model_that_takes_any_size_keeps_its_views_as_they_are(repo_root):
     assert SegRobustModel(seg, defense=dict(type='EquivariancePurifier')).view_divisor is None
     assert DetRobustModel(det, defense=dict(type='EquivariancePurifier')).view_divisor is None
     assert SegRobustModel(seg, score=False).view_divisor is None  # nothing to probe without features to compute
+
+
+def test_a_query_based_head_gives_its_class_map_as_logits():
+    """Mask2Former's head needs the data samples in forward: its 'logits' are the per-class map its predict makes of
+    the queries' classes and masks (softmax over classes without "no object", times the sigmoid masks), at the
+    input's size, and they follow a flip of the input as a segmentation map does."""
+    torch.manual_seed(0)
+    model = build('mmseg', osp.join(MMSEG_CONFIGS, 'mask2former', 'mask2former_r50_8xb2-90k_cityscapes-512x1024.py'))
+    wrapper = SegRobustModel(model, defense=dict(type='EquivariancePurifier', num_views=1, steps=1))
+    assert wrapper.feature == 'logits' and wrapper.view_divisor is None
+    pixels = torch.rand(1, 3, 64, 96) * 255
+    with torch.no_grad():
+        logits = wrapper.feature_fn(pixels)
+        inputs = wrapper.normalise(pixels)
+        cls, masks = (out[-1] for out in model.decode_head(model.extract_feat(inputs), [
+            __import__('mmseg.structures', fromlist=['SegDataSample']).SegDataSample(
+                metainfo=dict(img_shape=(64, 96), pad_shape=(64, 96)))]))
+    masks = torch.nn.functional.interpolate(masks, size=(64, 96), mode='bilinear', align_corners=False)
+    expected = torch.einsum('bqc,bqhw->bchw', cls.softmax(-1)[..., :-1], masks.sigmoid())
+    assert logits.shape == (1, 19, 64, 96) and torch.allclose(logits, expected, atol=1e-5)
+    purified = wrapper.defense.purify(pixels, wrapper.defense_feature_fn, torch.Generator().manual_seed(0))
+    assert (purified - pixels).abs().max() <= 6 + 1e-4
+
+
+def test_a_cascade_with_a_point_head_gives_its_coarse_logits_and_a_dense_cascade_its_last():
+    """PointRend refines sampled points, not a dense map: its 'logits' are the coarse head's. OCRNet's second head
+    refines the dense map (forward(inputs, prev_output)): its 'logits' stay the last head's, as before."""
+    torch.manual_seed(0)
+    pixels = torch.rand(1, 3, 64, 128) * 255
+    point_rend = build('mmseg', osp.join(MMSEG_CONFIGS, 'point_rend', 'pointrend_r50_4xb2-80k_cityscapes-512x1024.py'))
+    wrapper = SegRobustModel(point_rend, score=False)
+    with torch.no_grad():
+        inputs = wrapper.normalise(pixels)
+        coarse = point_rend.decode_head[0].forward(point_rend.extract_feat(inputs))
+        assert torch.equal(wrapper.feature_fn(pixels), coarse)
+    ocr = build('mmseg', osp.join(MMSEG_CONFIGS, 'ocrnet', 'ocrnet_hr18s_4xb2-40k_cityscapes-512x1024.py'))
+    wrapper = SegRobustModel(ocr, score=False)
+    with torch.no_grad():
+        assert torch.equal(wrapper.feature_fn(pixels), ocr._forward(wrapper.normalise(pixels)))
+
+
+def test_detr_style_losses_get_what_they_need_in_eval_numbers():
+    """Deformable DETR's loss needs the encoder's outputs, which the detector builds only when flagged as training:
+    the attack's loss flags the modules (not normalisation or dropout) for the call, so it runs, gives the same value
+    twice (dropout off, statistics frozen), and every flag is as it was afterwards."""
+    from mmdet.structures import DetDataSample
+    from mmengine.structures import InstanceData
+
+    from mmequi.models.det_robust_model import DetectionLoss
+    torch.manual_seed(0)
+    model = build('mmdet', osp.join(MMDET_CONFIGS, 'deformable_detr', 'deformable-detr_r50_16xb2-50e_coco.py'))
+    sample = DetDataSample(metainfo=dict(img_shape=(64, 96), ori_shape=(64, 96), scale_factor=(1.0, 1.0)))
+    sample.gt_instances = InstanceData(bboxes=torch.tensor([[10.0, 10.0, 50.0, 40.0]]), labels=torch.tensor([3]))
+    flags = {m: m.training for m in model.modules()}
+    loss = DetectionLoss(model, sample)
+    pixels = torch.rand(1, 3, 64, 96) * 255
+    first, second = loss(pixels), loss(pixels)
+    assert torch.isfinite(first).all() and torch.equal(first, second)
+    assert {m: m.training for m in model.modules()} == flags
+
+
+def test_ssd_predicts_through_the_wrapper():
+    """mmdet 3.3.0's SSDHead reads a loss_cls it never builds when it predicts: the wrapper gives it the value that
+    means "no custom classes", and SSD predicts."""
+    from mmdet.structures import DetDataSample
+    model = build('mmdet', osp.join(MMDET_CONFIGS, 'ssd', 'ssdlite_mobilenetv2-scratch_8xb24-600e_coco.py'))
+    wrapper = DetRobustModel(model, score=False)
+    sample = DetDataSample(metainfo=dict(img_shape=(96, 96), ori_shape=(96, 96), scale_factor=(1.0, 1.0)))
+    result = wrapper.predict_pixels(torch.rand(1, 3, 96, 96) * 255, sample)
+    assert 'bboxes' in result.pred_instances

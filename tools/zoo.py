@@ -128,7 +128,7 @@ def small_test_data(cfg, codebase):
         if kind.endswith('LoadAnnotations') and 'reduce_zero_label' in step:
             step['reduce_zero_label'] = False
         if kind == 'LoadAnnotations' and codebase == 'mmdet':
-            step.update(with_mask=False, with_seg=False)  # the test bed's COCO format has boxes (and polygons)
+            step['with_seg'] = False  # the test bed's COCO format has boxes and polygons, no stuff maps
     if codebase == 'mmseg':
         new = dict(type='CityscapesDataset', data_root=TEST_BED['mmseg'],
                    data_prefix=dict(img_path='leftImg8bit/val', seg_map_path='gtFine/val'), pipeline=pipeline,
@@ -206,7 +206,8 @@ def one(codebase, config, work_dir):
         ours = osp.join('mmequi', '') in where.filename and 'site-packages' not in where.filename
         first_line = f'{type(error).__name__}: {str(error).splitlines()[0] if str(error) else ""}'
         result = dict(status='refused' if ours and isinstance(error, ValueError) else 'fails', error=first_line,
-                      raised_at=f'{shorten(where.filename)}:{where.lineno}')
+                      raised_at=f'{shorten(where.filename)}:{where.lineno}',
+                      trace=[f'{shorten(f.filename)}:{f.lineno} {f.name}' for f in frames[-8:]])
     with open(osp.join(work_dir, 'result.json'), 'w') as f:
         json.dump(result, f, indent=2)
 

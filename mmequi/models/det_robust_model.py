@@ -1,16 +1,36 @@
 """The mmdet adapter: what the attack maximises (the detector's own training loss, in eval mode, with the test
 pipeline's ground truth) and where the equivariance is measured (the neck's multi-level outputs)."""
+import contextlib
 import copy
 
 import torch
+import torch.nn as nn
 from mmdet.registry import MODELS as DET_MODELS
 
 from .robust_model import RobustModel, preprocess
 
 
+@contextlib.contextmanager
+def loss_mode(model: nn.Module):
+    """The detector's modules flagged as training while its loss is computed, except the layers whose numbers change
+    with the flag (normalisation: running statistics; dropout and drop-path: random): DETR-style detectors build
+    what their loss needs (encoder outputs, DINO's denoising queries) only when ``self.training``, and the model
+    still computes as in eval mode (frozen statistics, no dropout). The flags are set on each module (not through
+    ``train()``, whose overrides unfreeze things) and restored after."""
+    flags = {m: m.training for m in model.modules()}
+    try:
+        for module in flags:
+            if not any(kind in type(module).__name__ for kind in ('Norm', 'Drop')):
+                module.training = True
+        yield
+    finally:
+        for module, flag in flags.items():
+            module.training = flag
+
+
 class DetectionLoss:
-    """Untargeted detection objective: the detector's training loss against the ground-truth instances, with the
-    model kept in eval mode (frozen BN, no parameter change). The test pipeline loads annotations after Resize,
+    """Untargeted detection objective: the detector's training loss against the ground-truth instances, computed as
+    in eval mode (frozen BN, no dropout, no parameter change; ``loss_mode``). The test pipeline loads annotations after Resize,
     so boxes and masks are first brought to network-input coordinates. RPN / R-CNN sample RoIs at random: every
     evaluation uses the same seed, so the attack is deterministic. ``model`` and ``inputs`` serve the DAG attack."""
 
@@ -35,8 +55,8 @@ class DetectionLoss:
 
     def __call__(self, pixels):
         inputs, samples = self.inputs(pixels)
-        with torch.random.fork_rng(devices=[]):  # the same RoI sampling at every step; global RNG untouched
-            torch.manual_seed(self.seed)
+        with torch.random.fork_rng(devices=[]), loss_mode(self.model):  # the same RoI sampling (and denoising
+            torch.manual_seed(self.seed)  # queries) at every step; global RNG untouched
             losses = self.model.loss(inputs, samples)
         # The total the detector is trained on: mmengine's own sum of its ``loss*`` entries.
         return self.model.parse_losses(losses)[0].reshape(1)
@@ -54,6 +74,14 @@ class DetRobustModel(RobustModel):
     """
     default_feature = 'neck.0'
     feature_choices = ('neck', 'backbone')
+
+    def __init__(self, module, *args, **kwargs):
+        head = getattr(module, 'bbox_head', None)
+        if type(head).__name__ == 'SSDHead' and not hasattr(head, 'loss_cls'):
+            # mmdet 3.3.0: SSDHead's inherited predict_by_feat reads self.loss_cls (added there for V3Det), which
+            # SSDHead never builds, so SSD cannot predict at all; None reads as "no custom classes", its meaning.
+            head.loss_cls = None
+        super().__init__(module, *args, **kwargs)
 
     def task_objective(self, sample):
         return DetectionLoss(self.module, sample, seed=self.seed)

@@ -22,6 +22,13 @@ def inference(model, inputs, meta, merge=None):
         view, [dict(meta, img_shape=tuple(view.shape[-2:]), pad_shape=tuple(view.shape[-2:]))]), inputs)
 
 
+def needs_samples(head):
+    """The names of what a head's ``forward`` needs besides the features (none for a dense head; the data samples of
+    a query-based head; ``prev_output`` of a cascade's refining head)."""
+    return [p.name for p in inspect.signature(head.forward).parameters.values()
+            if p.default is p.empty and p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)][1:]
+
+
 class PixelCrossEntropy:
     """Untargeted segmentation objective: mean pixel CE against ``gt_sem_seg`` with ``ignore_index``, on logits
     brought to the label's resolution exactly as ``postprocess_result`` does (crop padding, un-flip, resize to
@@ -99,12 +106,6 @@ class SegRobustModel(RobustModel):
             if head is None:
                 return 'this segmentor has no decode_head'
             cascade = isinstance(head, nn.ModuleList)  # CascadeEncoderDecoder: the first head sees the features
-            first = head[0] if cascade else head
-            extra = [p.name for p in inspect.signature(first.forward).parameters.values()
-                     if p.default is p.empty and p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)][1:]
-            if extra:  # query-based heads (MaskFormer, Mask2Former) also need the data samples
-                return (f'{name!r} runs the decode head on the features alone; {type(first).__name__}.forward also '
-                        f'needs {", ".join(extra)}')
             if name == 'decode' and (cascade or not isinstance(getattr(head, 'conv_seg', None), nn.Module)):
                 return ("'decode' catches the input of the decode head's conv_seg; "
                         + ('a cascade of heads has no single one' if cascade else f'{type(head).__name__} has none'))
@@ -118,12 +119,29 @@ class SegRobustModel(RobustModel):
         model = self.module
         name = feature.split('.')[0]
         if name == 'logits':
-            return model._forward(inputs)
+            return self.logits(inputs)
         if name == 'decode':
             return self.classifier_input(inputs)
         if name == 'backbone':
             return self.select(model.backbone(inputs), feature)
         return self.select(model.extract_feat(inputs), feature)
+
+    def logits(self, inputs):
+        """The decoder's class scores per location (docs/method.md, "Features per model structure"): the head's
+        logits at output stride (``_forward``); for a query-based head (MaskFormer, Mask2Former: its forward needs
+        the data samples) the per-class map its ``predict`` makes of the queries' classes and masks, at the input's
+        size; for a cascade whose refinement is not dense (PointRend's point head works on sampled points) the coarse
+        head's logits."""
+        model = self.module
+        head = model.decode_head
+        if isinstance(head, nn.ModuleList):
+            if not all(needs_samples(stage) == ['prev_output'] for stage in head[1:]):
+                return head[0].forward(model.extract_feat(inputs))
+        elif needs_samples(head):
+            size = tuple(inputs.shape[-2:])
+            metas = [dict(img_shape=size, pad_shape=size, ori_shape=size)] * inputs.shape[0]
+            return head.predict(model.extract_feat(inputs), metas, model.test_cfg)
+        return model._forward(inputs)
 
     def classifier_input(self, inputs):
         """The decode head's last features: caught on their way into ``conv_seg`` (heads that build them inside
