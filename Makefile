@@ -4,7 +4,7 @@ PIP := $(PYTHON) -m pip
 PYTEST_ARGS ?=
 DEMO_ARGS ?=
 
-.PHONY: install deps data demo headline report benchmark test break-check clean
+.PHONY: install deps data demo headline report benchmark zoo test break-check clean
 
 # Installs only when something is missing (tools/check_env.py decides; a no-op takes a second).
 install:
@@ -72,6 +72,12 @@ headline: data
 	$(call publish,cityscapes-headline-20)
 	$(call publish,coco-headline-20)
 	$(call publish,cityscapes-tta-20)
+
+# The model-zoo support matrix (docs/zoo/README.md): one config of every family of mmseg's and mmdet's installed
+# configs, random weights, one small test-bed image, through the two config lines. About 1.5 h on 2 cores; resumable
+# (work_dirs/zoo/records).
+zoo: data
+	$(PYTHON) tools/zoo.py --work-dir work_dirs/zoo --out docs/zoo
 
 report: data headline
 	$(REPORT) --work-dir work_dirs/report/cityscapes-full --attacks none pgd_linf_eps4_50steps \

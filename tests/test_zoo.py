@@ -118,3 +118,27 @@ def test_ssd_predicts_through_the_wrapper():
     sample = DetDataSample(metainfo=dict(img_shape=(96, 96), ori_shape=(96, 96), scale_factor=(1.0, 1.0)))
     result = wrapper.predict_pixels(torch.rand(1, 3, 96, 96) * 255, sample)
     assert 'bboxes' in result.pred_instances
+
+
+def test_the_support_matrix_runs_a_family_through_the_two_config_lines(tmp_path, monkeypatch):
+    """tools/zoo.py: the representative of a family (a dataset the test bed has, a small model, no TTA variant), its
+    run in a fresh process through custom_imports + RobustTestHook on the test bed (task metric and scores out), and
+    a table that lists every planned family, run or not."""
+    from tools import zoo
+    monkeypatch.setitem(zoo.TEST_BED, 'mmseg', str(tmp_path / 'data' / 'cityscapes'))
+    monkeypatch.setitem(zoo.TEST_BED, 'mmdet', str(tmp_path / 'data' / 'coco'))
+    rows = {r['family']: r for r in zoo.plan(['mmseg'], ['fcn', 'mae', 'mask2former'])}
+    assert osp.basename(rows['fcn']['config']) == 'fcn_r18-d8_4xb2-80k_cityscapes-769x769.py'
+    assert rows['mae']['reason'] == 'pretraining' and rows['mae']['config'] is None
+    assert 'cityscapes' in osp.basename(rows['mask2former']['config'])
+    zoo.prepare_data()
+    record = zoo.run_family(rows['fcn'], str(tmp_path / 'zoo'), timeout=600)
+    assert record['status'] == 'ok', record
+    assert 'mIoU' in record['metrics'] and 'equivariance/purified' in record['metrics']
+    (tmp_path / 'records').mkdir()
+    (tmp_path / 'records' / 'mmseg-fcn.json').write_text(__import__('json').dumps(record))
+    counts = zoo.render(zoo.collect(list(rows.values()), str(tmp_path / 'records')), str(tmp_path / 'out'))
+    assert counts == {'ok': 1, 'refused': 0, 'fails': 0, 'out of scope': 1, 'not run yet': 1}
+    table = (tmp_path / 'out' / 'README.md').read_text()
+    assert '| mmseg | fcn | `fcn_r18-d8_4xb2-80k_cityscapes-769x769.py` | ✓ |' in table
+    assert '| mmseg | mask2former |' in table and 'not run yet' in table
