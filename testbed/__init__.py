@@ -10,6 +10,7 @@ the installed ``mmequi`` library (``python -m testbed`` and the tests use it fro
     objects.py      the objects (people, vehicles, animals, furniture, street furniture)
     cityscapes.py   street scenes          voc.py   VOC object scenes     coco.py   COCO scenes
     files.py        the generators: file layouts, label PNGs, annotations, reuse of a generation
+    cli.py          ``python -m testbed {cityscapes,voc,coco,all}`` (``__main__.py``)
 """
 from .cityscapes import CITYSCAPES_CLASSES
 from .coco import COCO_CLASSES

@@ -245,7 +245,7 @@ def test_robustness_report_nproc_runs_each_cell_with_torchrun(tmp_path, monkeypa
                     str(tmp_path / 'cell'), 4)
     (command, ) = commands
     assert command[:6] == ['python', '-m', 'torch.distributed.run', '--standalone', '--nproc_per_node', '2']
-    assert command[6] == 'tools/test.py' and '--launcher' in command
+    assert command[6:8] == ['-m', 'mmequi.apis.test'] and '--launcher' in command
     assert command[command.index('--launcher') + 1] == 'pytorch'
     assert command[-2:] == ['--cfg-options', 'test_dataloader.dataset.indices=4']
 
@@ -444,7 +444,8 @@ def test_committed_reports_regenerate_from_their_cells(tmp_path, repo_root, part
     shutil.copytree(source, work_dir, ignore=shutil.ignore_patterns('*.png', 'report.md', 'cells.csv'))
     records = json.loads((source / 'cells.json').read_text())
     command = records[0]['command'].split(' && ')[0].split()
-    config, checkpoint = command[command.index('tools/test.py') + 1:command.index('tools/test.py') + 3]
+    tool = command.index('tools/test.py' if 'tools/test.py' in command else 'mmequi.apis.test')
+    config, checkpoint = command[tool + 1:tool + 3]
     argv = [config, checkpoint, '--work-dir', str(work_dir), '--render']
     if records[0].get('num_images'):
         argv += ['--num-images', str(records[0]['num_images'])]

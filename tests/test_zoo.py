@@ -27,6 +27,7 @@ def test_views_are_padded_for_a_neck_that_cannot_take_any_size():
     model = build('mmdet', osp.join(MMDET_CONFIGS, 'yolox', 'yolox_nano_8xb8-300e_coco.py'))
     wrapper = DetRobustModel(model, defense=dict(type='EquivariancePurifier', num_views=1, steps=1), feature='neck')
     assert wrapper.view_divisor == 32
+    assert DetRobustModel(model, score=False, feature='neck').view_divisor == 32  # the memory probe's wrapper too
     pixels = torch.rand(1, 3, 70, 101) * 255
     with pytest.raises(RuntimeError, match='Sizes of tensors must match'):
         wrapper.features(wrapper.normalise(pixels), 'neck')  # unpadded: the failure the zoo saw
@@ -47,7 +48,7 @@ def test_a_model_that_takes_any_size_keeps_its_views_as_they_are(repo_root):
     det = build('mmdet', osp.join(repo_root, 'configs/demo/faster-rcnn_r18_fpn_synthetic-coco.py'))
     assert SegRobustModel(seg, defense=dict(type='EquivariancePurifier')).view_divisor is None
     assert DetRobustModel(det, defense=dict(type='EquivariancePurifier')).view_divisor is None
-    assert SegRobustModel(seg, score=False).view_divisor is None  # nothing to probe without features to compute
+    assert SegRobustModel(seg, score=False).view_divisor is None
 
 
 def test_a_query_based_head_gives_its_class_map_as_logits():
@@ -91,8 +92,9 @@ def test_a_cascade_with_a_point_head_gives_its_coarse_logits_and_a_dense_cascade
 
 def test_detr_style_losses_get_what_they_need_in_eval_numbers():
     """Deformable DETR's loss needs the encoder's outputs, which the detector builds only when flagged as training:
-    the attack's loss flags the modules (not normalisation or dropout) for the call, so it runs, gives the same value
-    twice (dropout off, statistics frozen), and every flag is as it was afterwards."""
+    the attack's loss flags the modules (not normalisation, dropout or attention dropout) for the call, so it runs;
+    it has no randomness left (the same value under another seed: its dropouts, p = 0.1, stay off) and every flag is
+    as it was afterwards."""
     from mmdet.structures import DetDataSample
     from mmengine.structures import InstanceData
 
@@ -102,9 +104,8 @@ def test_detr_style_losses_get_what_they_need_in_eval_numbers():
     sample = DetDataSample(metainfo=dict(img_shape=(64, 96), ori_shape=(64, 96), scale_factor=(1.0, 1.0)))
     sample.gt_instances = InstanceData(bboxes=torch.tensor([[10.0, 10.0, 50.0, 40.0]]), labels=torch.tensor([3]))
     flags = {m: m.training for m in model.modules()}
-    loss = DetectionLoss(model, sample)
     pixels = torch.rand(1, 3, 64, 96) * 255
-    first, second = loss(pixels), loss(pixels)
+    first, second = DetectionLoss(model, sample, seed=0)(pixels), DetectionLoss(model, sample, seed=1)(pixels)
     assert torch.isfinite(first).all() and torch.equal(first, second)
     assert {m: m.training for m in model.modules()} == flags
 

@@ -412,7 +412,7 @@ def main(argv=None):
             runner = CellRunner(args.config, args.checkpoint, args.work_dir, args.cfg_options, args.nproc,
                                 args.shard_images)
         except ValueError as error:
-            parser.error(f'--shard-images / --nproc: {error}')
+            parser.error(str(error))
         records = runner.run_all(grid(args))
     lines = write_outputs(args, records)
     print('\n' + '\n'.join(lines) + f'\n\nreport: {osp.join(args.work_dir, "report.md")}')

@@ -8,7 +8,8 @@ equivariance score. Each family runs in its own process (a crash or a hang stays
 
 Writes ``<out>/support.json`` (a record per family: config, status, metrics or the error and where it was raised)
 and ``<out>/README.md`` (the support table). Resumable: a family whose record is in ``<work-dir>/records`` is not
-run again (``--force`` runs it again). ``python tools/zoo.py --one CODEBASE CONFIG WORK_DIR`` runs one config.
+run again (``--force`` runs it again). ``python tools/zoo.py --one CODEBASE CONFIG WORK_DIR DATA_ROOT`` runs one
+config.
 
 Statuses: ``ok`` (the task metric and the equivariance scores came out), ``refused`` (mmequi stopped it when the
 wrapper was built, with its message), ``fails`` (a traceback from elsewhere: work to do), ``out of scope`` (a folder
@@ -93,27 +94,29 @@ def run_family(row, work_dir, timeout, python=sys.executable):
     """One family in a fresh process -> its record."""
     if row['reason']:
         return dict(row, status='out of scope', error=row['reason'])
-    run_dir = osp.join(work_dir, 'runs', f"{row['codebase']}-{row['family']}")
+    run_dir = osp.abspath(osp.join(work_dir, 'runs', f"{row['codebase']}-{row['family']}"))
     out = osp.join(run_dir, 'result.json')
     if osp.isfile(out):
         os.remove(out)
     start = time.time()
     try:
-        done = subprocess.run([python, osp.abspath(__file__), '--one', row['codebase'], row['config'], run_dir],
+        done = subprocess.run([python, osp.abspath(__file__), '--one', row['codebase'], row['config'], run_dir,
+                               TEST_BED[row['codebase']]],
                               capture_output=True, text=True, timeout=timeout, cwd=ROOT,
                               env=dict(os.environ, PYTHONWARNINGS='ignore', CUDA_VISIBLE_DEVICES=''))
         log = done.stderr[-4000:]
     except subprocess.TimeoutExpired:
         return dict(row, status='fails', error=f'no result within {timeout} s', seconds=timeout)
     if not osp.isfile(out):
-        return dict(row, status='fails', error=f'the process ended without a result (exit {done.returncode}): '
-                    + log.strip().splitlines()[-1] if log.strip() else '', seconds=time.time() - start)
+        last = log.strip().splitlines()[-1] if log.strip() else ''
+        return dict(row, status='fails', error=f'the process ended without a result (exit {done.returncode})'
+                    + (f': {last}' if last else ''), seconds=time.time() - start)
     with open(out) as f:
         return dict(row, **json.load(f), seconds=time.time() - start)
 
 
 # ---- one config, in its own process ------------------------------------------------------------------------------
-def small_test_data(cfg, codebase):
+def small_test_data(cfg, codebase, data_root):
     """The config's test split replaced by one image of the test bed (the config's own test pipeline, its resize
     brought down to a small image), with the evaluator of that format."""
     loader = cfg.test_dataloader
@@ -130,15 +133,15 @@ def small_test_data(cfg, codebase):
         if kind == 'LoadAnnotations' and codebase == 'mmdet':
             step['with_seg'] = False  # the test bed's COCO format has boxes and polygons, no stuff maps
     if codebase == 'mmseg':
-        new = dict(type='CityscapesDataset', data_root=TEST_BED['mmseg'],
+        new = dict(type='CityscapesDataset', data_root=data_root,
                    data_prefix=dict(img_path='leftImg8bit/val', seg_map_path='gtFine/val'), pipeline=pipeline,
                    indices=1, test_mode=True)
         evaluator = dict(type='IoUMetric', iou_metrics=['mIoU'])
     else:
-        new = dict(type='CocoDataset', data_root=TEST_BED['mmdet'], ann_file='annotations/instances_val2017.json',
+        new = dict(type='CocoDataset', data_root=data_root, ann_file='annotations/instances_val2017.json',
                    data_prefix=dict(img='val2017/'), pipeline=pipeline, indices=1, test_mode=True)
-        evaluator = dict(type='CocoMetric', ann_file=osp.join(TEST_BED['mmdet'], 'annotations',
-                                                             'instances_val2017.json'), metric='bbox')
+        evaluator = dict(type='CocoMetric', ann_file=osp.join(data_root, 'annotations', 'instances_val2017.json'),
+                         metric='bbox')
     cfg.test_dataloader = dict(batch_size=1, num_workers=0, persistent_workers=False, drop_last=False,
                                sampler=dict(type='DefaultSampler', shuffle=False), dataset=new)
     cfg.test_evaluator = evaluator
@@ -162,7 +165,7 @@ def set_classes(node, num_classes):
     set_key(node, 'num_classes', num_classes)
 
 
-def run_one(codebase, config, work_dir):
+def run_one(codebase, config, work_dir, data_root):
     """Load the family's config, add the two config lines, run the test: the record of what came out."""
     from mmengine.config import Config
     from mmengine.runner import Runner
@@ -180,7 +183,7 @@ def run_one(codebase, config, work_dir):
     cfg.work_dir = work_dir
     cfg.load_from = None  # random weights
     cfg.launcher = 'none'
-    small_test_data(cfg, codebase)
+    small_test_data(cfg, codebase, data_root)
     set_classes(cfg.model, 19 if codebase == 'mmseg' else 80)
     set_key(cfg.model.get('test_cfg'), 'score_thr', 0.0)  # random weights score low: keep their boxes for the metric
     cfg.default_hooks.pop('visualization', None)
@@ -189,10 +192,10 @@ def run_one(codebase, config, work_dir):
     return {k: float(v) for k, v in metrics.items()}
 
 
-def one(codebase, config, work_dir):
+def one(codebase, config, work_dir, data_root):
     os.makedirs(work_dir, exist_ok=True)
     try:
-        metrics = run_one(codebase, config, work_dir)
+        metrics = run_one(codebase, config, work_dir, data_root)
         task = [k for k in metrics if k in ('mIoU', 'coco/bbox_mAP')]
         scores = [k for k in metrics if k.startswith('equivariance/')]
         if task and scores:
@@ -273,8 +276,8 @@ def render(records, out):
 def prepare_data():
     """The test bed's data for the zoo: one Cityscapes-format and one COCO-format split, the COCO annotation file
     listing all 80 COCO categories (the zoo's detectors predict any of them; the images hold six)."""
-    for name in ('cityscapes', 'coco'):  # the test bed runs from the checkout's root (it is not installed)
-        subprocess.run([sys.executable, '-m', 'testbed', name, '--out-dir', osp.dirname(TEST_BED['mmseg']),
+    for name, codebase in (('cityscapes', 'mmseg'), ('coco', 'mmdet')):  # the test bed runs from the checkout's root
+        subprocess.run([sys.executable, '-m', 'testbed', name, '--out-dir', osp.dirname(TEST_BED[codebase]),
                         '--num-train', '1', '--num-val', '1'], cwd=ROOT, check=True, stdout=subprocess.DEVNULL)
     from mmdet.datasets import CocoDataset
     ann = osp.join(TEST_BED['mmdet'], 'annotations', 'instances_val2017.json')
@@ -290,7 +293,7 @@ def prepare_data():
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
-    parser.add_argument('--one', nargs=3, metavar=('CODEBASE', 'CONFIG', 'WORK_DIR'))
+    parser.add_argument('--one', nargs=4, metavar=('CODEBASE', 'CONFIG', 'WORK_DIR', 'DATA_ROOT'))
     parser.add_argument('--codebases', nargs='+', default=['mmseg', 'mmdet'], choices=['mmseg', 'mmdet'])
     parser.add_argument('--families', nargs='+')
     parser.add_argument('--work-dir', default='work_dirs/zoo')

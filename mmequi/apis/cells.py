@@ -1,5 +1,5 @@
 """Evaluation cells: one attack against one defense on one model's test images, run as the test command a user types
-(``tools/test.py``), resumable, in image shards, on several processes with torchrun. The report and benchmark tools
+(``mmequi.apis.test``, what ``tools/test.py`` runs), resumable, in image shards, on several processes with torchrun. The report and benchmark tools
 plan cells and render their records; everything that runs them is here.
 
 A cell is ``dict(attack, defense, attack_opts, defense_opts, sweep, num_images[, test_args])``: component names (the
@@ -53,6 +53,9 @@ def needs_defense(attack: str) -> bool:
     return cfg is not None and getattr(build(ATTACKS, cfg, 'attack'), 'needs_defense', False)
 
 
+TEST_COMMAND = ['-m', 'mmequi.apis.test']  # the installed test command: runs from any working directory
+
+
 def cell_name(cell: dict) -> str:
     """Stable directory name of a cell. Options equal to the component's own value are dropped, so the same settings
     in two sweeps (e.g. ε = 4 in the ε sweep and the grid's default ε = 4 attack) share one run."""
@@ -68,12 +71,15 @@ def cell_name(cell: dict) -> str:
 
 
 def run_test(command: Sequence[str], in_process: bool = False, cwd: Optional[str] = None) -> dict:
-    """Run one ``tools/test.py`` command line (``['python', 'tools/test.py', CONFIG, ...]``, optionally behind
-    ``python -m torch.distributed.run ...``) -> what the run wrote for it (``--run-json``, added here): its
+    """Run one test command line (``['python', 'tools/test.py', CONFIG, ...]`` from a checkout, or ``['python',
+    '-m', 'mmequi.apis.test', CONFIG, ...]`` from anywhere, optionally behind ``python -m torch.distributed.run
+    ...``) -> what the run wrote for it (``--run-json``, added here): its
     ``log_dir``, ``metrics``, ``robustness`` (robustness.json, or {}), ``per_image`` (the path of per_image.jsonl, or
     None), and ``seconds``. In a fresh process (its peak memory is its own) or, ``in_process``, through
     ``mmequi.apis.test.main`` here (the same run without the start-up; rank 0 of one process)."""
     command = list(command)
+    if '--run-json' in command:
+        raise ValueError('run_test adds --run-json itself; the command must not have one')
     work_dir = command[command.index('--work-dir') + 1]
     record = osp.join(cwd or os.getcwd(), work_dir, RUN_JSON)
     if osp.isfile(record):
@@ -87,12 +93,15 @@ def run_test(command: Sequence[str], in_process: bool = False, cwd: Optional[str
             os.chdir(cwd or here)
             with warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()):
                 warnings.simplefilter('ignore')
-                test_main(command[command.index('tools/test.py') + 1:])
+                tool = 'tools/test.py' if 'tools/test.py' in command else 'mmequi.apis.test'
+                test_main(command[command.index(tool) + 1:])
         finally:
             os.chdir(here)
     else:
         env = dict(os.environ, PYTHONWARNINGS='ignore')  # keep the caller's output readable: errors reach stderr
         subprocess.run([sys.executable, *command[1:]], cwd=cwd, check=True, stdout=subprocess.DEVNULL, env=env)
+    if not osp.isfile(record):
+        raise RuntimeError(f'{" ".join(command)}: the run wrote no {RUN_JSON} (rank 0 writes it after the test)')
     with open(record) as f:
         return dict(json.load(f), seconds=time.time() - start)
 
@@ -140,6 +149,8 @@ class CellRunner:
                  nproc: int = 1, shard_images: Optional[int] = None, in_process: bool = False):
         if nproc < 1:
             raise ValueError(f'nproc={nproc}: needs at least one process')
+        if in_process and nproc > 1:
+            raise ValueError(f'nproc={nproc} runs torchrun processes; in_process runs one, here')
         self.config, self.checkpoint, self.work_dir = config, checkpoint, work_dir
         self.cfg_options, self.nproc, self.shard_images = list(cfg_options or []), nproc, shard_images
         self.in_process = in_process
@@ -203,7 +214,7 @@ class CellRunner:
 
     def command(self, cell: dict, run_dir: str, indices) -> List[str]:
         """The test command of a cell on ``test_dataloader.dataset.indices`` (first N, a list, or None: all)."""
-        command = ['python', 'tools/test.py', self.config, self.checkpoint, '--work-dir', run_dir,
+        command = ['python', *TEST_COMMAND, self.config, self.checkpoint, '--work-dir', run_dir,
                    '--attack', cell['attack'], '--defense', cell['defense'],
                    *opts_args('--attack-opts', cell['attack_opts']), *opts_args('--defense-opts', cell['defense_opts']),
                    *cell.get('test_args', [])]
@@ -270,5 +281,6 @@ def old_score_scale(records: List[dict]) -> List[str]:
     """The cells whose equivariance scores are the sum over view pairs made before 2026-11-27 (not marked
     ``settings.score_scale == 'mean'``): a report must not mix the two scales; ``tools/misc/rescale_scores.py``
     converts a work dir once."""
-    return [cell_name(r) for r in records if any(k.startswith('equivariance/') and not k.startswith(
-        'equivariance/auc') for k in r.get('metrics', {})) and r.get('settings', {}).get('score_scale') != 'mean']
+    return [f"{short(r['attack'])} / {short(r['defense'])}" for r in records  # by name: loads no component
+            if any(k.startswith('equivariance/') and not k.startswith('equivariance/auc') for k in r.get('metrics', {}))
+            and r.get('settings', {}).get('score_scale') != 'mean']

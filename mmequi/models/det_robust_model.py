@@ -13,14 +13,15 @@ from .robust_model import RobustModel, preprocess
 @contextlib.contextmanager
 def loss_mode(model: nn.Module):
     """The detector's modules flagged as training while its loss is computed, except the layers whose numbers change
-    with the flag (normalisation: running statistics; dropout and drop-path: random): DETR-style detectors build
-    what their loss needs (encoder outputs, DINO's denoising queries) only when ``self.training``, and the model
-    still computes as in eval mode (frozen statistics, no dropout). The flags are set on each module (not through
-    ``train()``, whose overrides unfreeze things) and restored after."""
+    with the flag (normalisation: running statistics; dropout, drop-path and ``nn.MultiheadAttention``'s attention
+    dropout: random). DETR-style detectors build what their loss needs (encoder outputs, DINO's denoising queries)
+    only when ``self.training``, and the model still computes as in eval mode (frozen statistics, no dropout). The
+    flags are set on each module (not through ``train()``, whose overrides unfreeze things) and restored after."""
     flags = {m: m.training for m in model.modules()}
     try:
         for module in flags:
-            if not any(kind in type(module).__name__ for kind in ('Norm', 'Drop')):
+            if not (isinstance(module, nn.MultiheadAttention) or any(kind in type(module).__name__
+                                                                    for kind in ('Norm', 'Drop'))):
                 module.training = True
         yield
     finally:

@@ -127,8 +127,7 @@ class RobustModel(BaseModel):
         # The score always uses equivariance (never pooled) views: the defense's views when it has them.
         transforms = getattr(getattr(self.defense, 'objective', None), 'transforms', None)
         self.scorer = EquivarianceScorer(transforms) if self.score else None
-        needs_features = self.score or self.defense is not None or getattr(self.attack, 'needs_defense', False)
-        self.view_divisor = self.probe_view_sizes() if needs_features else None
+        self._view_divisor = 'unprobed'  # probe_view_sizes, at the first view
 
     # ---- what a task subclass provides -------------------------------------------------------------------------
     def check_feature(self, feature):
@@ -283,26 +282,36 @@ class RobustModel(BaseModel):
                   (getattr(pre, 'test_cfg', None) or {}).get('size_divisor')]
         return next((int(d) for d in stated if d and int(d) > 1), 32)
 
+    @property
+    def view_divisor(self):
+        """None when the model takes views of any size, else the divisor they are padded to (probed once)."""
+        if self._view_divisor == 'unprobed':
+            self._view_divisor = self.probe_view_sizes()
+        return self._view_divisor
+
     def probe_view_sizes(self):
-        """None when the model computes its features on an input of an odd size (every model whose views worked
-        before, whose score is therefore unchanged); else ``size_divisor()``: views are then padded to it. Probed
-        once, when the wrapper is built, in eval mode, without a graph."""
+        """None when the model computes each feature it is asked for (``feature`` and the defense's) on an input of
+        an odd size: every model whose views worked before, whose score is therefore unchanged. Else
+        ``size_divisor()``: views are then padded to it. Probed once, at the first view, in eval mode (each module's
+        flag restored after), without a graph."""
         divisor = self.size_divisor()
         try:
             device = next(self.module.parameters()).device
         except StopIteration:
             device = torch.device('cpu')
         odd = torch.zeros(1, 3, 2 * divisor + 1, 3 * divisor + 1, device=device)
-        training = self.module.training
+        flags = {m: m.training for m in self.module.modules()}
         self.module.eval()
         try:
             with torch.no_grad():
-                self.windowed_features(odd, self.feature)
+                for feature in dict.fromkeys((self.feature, self.defense_feature)):
+                    self.windowed_features(odd, feature)
             return None
-        except RuntimeError:  # sizes that do not match inside the network
+        except (RuntimeError, AssertionError):  # sizes that do not match inside the network, or a size assert
             return divisor
         finally:
-            self.module.train(training)
+            for module, flag in flags.items():
+                module.training = flag
 
     def own_window(self):
         """The model's own sliding window (mmseg ``test_cfg=dict(mode='slide', crop_size, stride)``), or None."""

@@ -214,8 +214,8 @@ BREAKS = [
           "                module.training = True", "                module.training = module.training",
           ('tests/test_zoo.py::test_detr_style_losses_get_what_they_need_in_eval_numbers',)),
     Break('det wrapper: dropout switched on for the loss', 'mmequi/models/det_robust_model.py',
-          "if not any(kind in type(module).__name__ for kind in ('Norm', 'Drop')):",
-          "if not any(kind in type(module).__name__ for kind in ('Norm',)):",
+          "if not (isinstance(module, nn.MultiheadAttention) or any(kind in type(module).__name__",
+          "if not (False or any(kind in type(module).__name__",
           ('tests/test_zoo.py::test_detr_style_losses_get_what_they_need_in_eval_numbers',)),
     Break('det wrapper: ground-truth boxes scaled the wrong way', 'mmequi/models/det_robust_model.py',
           "gt.bboxes.rescale_(scale)", "gt.bboxes.rescale_([1 / s for s in scale])", (T_BUG, T_DET)),
@@ -256,8 +256,8 @@ BREAKS = [
           "return crop(out) if isinstance(out, torch.Tensor) else list(out)",
           ('tests/test_zoo.py::test_views_are_padded_for_a_neck_that_cannot_take_any_size',)),
     Break('views: a model that cannot take odd sizes gets its views unpadded', 'mmequi/models/robust_model.py',
-          "        except RuntimeError:  # sizes that do not match inside the network\n            return divisor",
-          "        except RuntimeError:  # sizes that do not match inside the network\n            return None",
+          "  # sizes that do not match inside the network, or a size assert\n            return divisor",
+          "  # sizes that do not match inside the network, or a size assert\n            return None",
           ('tests/test_zoo.py::test_views_are_padded_for_a_neck_that_cannot_take_any_size',)),
     # ---- metrics -----------------------------------------------------------------------------------------------------
     Break('metric: ROC-AUC of the equivariance score in the wrong direction', 'mmequi/evaluation/equivariance_metric.py',
@@ -324,8 +324,11 @@ def check_break(item: Break, root: str, timeout: float) -> Tuple[str, float, str
         with open(path, 'w') as f:
             f.write(original.replace(item.old, item.new))
         try:
+            # The copy first on every process's path: tests that start the test command in a fresh process must
+            # run the broken copy, not the installed (editable) checkout.
+            env = dict(os.environ, PYTHONPATH=os.pathsep.join(filter(None, [root, os.environ.get('PYTHONPATH')])))
             run = subprocess.run([sys.executable, '-m', 'pytest', '-x', '-q', '-p', 'no:cacheprovider',
-                                  *tests], cwd=root, capture_output=True, text=True, timeout=timeout)
+                                  *tests], cwd=root, capture_output=True, text=True, timeout=timeout, env=env)
         except subprocess.TimeoutExpired:
             return 'error', time.perf_counter() - start, f'timed out after {timeout:.0f} s'
     finally:
