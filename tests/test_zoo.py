@@ -90,6 +90,18 @@ def test_a_cascade_with_a_point_head_gives_its_coarse_logits_and_a_dense_cascade
         assert torch.equal(wrapper.feature_fn(pixels), ocr._forward(wrapper.normalise(pixels)))
 
 
+def test_a_head_with_an_auxiliary_output_gives_its_segmentation_logits():
+    """EncNet's head returns (logits, SE-loss vector); its predict takes the first: so do the wrapper's logits."""
+    torch.manual_seed(0)
+    model = build('mmseg', osp.join(MMSEG_CONFIGS, 'encnet', 'encnet_r50-d8_4xb2-40k_cityscapes-512x1024.py'))
+    wrapper = SegRobustModel(model, score=False)
+    pixels = torch.rand(1, 3, 64, 128) * 255
+    with torch.no_grad():
+        logits = wrapper.feature_fn(pixels)
+        expected = model.decode_head.forward(model.extract_feat(wrapper.normalise(pixels)))
+    assert isinstance(expected, tuple) and torch.equal(logits, expected[0]) and logits.shape[1] == 19
+
+
 def test_detr_style_losses_get_what_they_need_in_eval_numbers():
     """Deformable DETR's loss needs the encoder's outputs, which the detector builds only when flagged as training:
     the attack's loss flags the modules (not normalisation, dropout or attention dropout) for the call, so it runs;

@@ -131,7 +131,7 @@ class SegRobustModel(RobustModel):
         logits at output stride (``_forward``); for a query-based head (MaskFormer, Mask2Former: its forward needs
         the data samples) the per-class map its ``predict`` makes of the queries' classes and masks, at the input's
         size; for a cascade whose refinement is not dense (PointRend's point head works on sampled points) the coarse
-        head's logits."""
+        head's logits; for a head with an auxiliary output, its segmentation logits."""
         model = self.module
         head = model.decode_head
         if isinstance(head, nn.ModuleList):
@@ -141,7 +141,10 @@ class SegRobustModel(RobustModel):
             size = tuple(inputs.shape[-2:])
             metas = [dict(img_shape=size, pad_shape=size, ori_shape=size)] * inputs.shape[0]
             return head.predict(model.extract_feat(inputs), metas, model.test_cfg)
-        return model._forward(inputs)
+        out = model._forward(inputs)
+        # A head with an auxiliary output (EncHead's SE-loss vector: EncNet, FastFCN) returns a tuple; its predict
+        # takes the first element, the segmentation logits, and so does this.
+        return out[0] if isinstance(out, (tuple, list)) else out
 
     def classifier_input(self, inputs):
         """The decode head's last features: caught on their way into ``conv_seg`` (heads that build them inside
