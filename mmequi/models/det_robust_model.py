@@ -7,7 +7,7 @@ import torch
 import torch.nn as nn
 from mmdet.registry import MODELS as DET_MODELS
 
-from .robust_model import RobustModel, preprocess
+from .robust_model import RobustModel, flags_restored, preprocess
 
 
 @contextlib.contextmanager
@@ -17,16 +17,12 @@ def loss_mode(model: nn.Module):
     dropout: random). DETR-style detectors build what their loss needs (encoder outputs, DINO's denoising queries)
     only when ``self.training``, and the model still computes as in eval mode (frozen statistics, no dropout). The
     flags are set on each module (not through ``train()``, whose overrides unfreeze things) and restored after."""
-    flags = {m: m.training for m in model.modules()}
-    try:
+    with flags_restored(model) as flags:
         for module in flags:
             if not (isinstance(module, nn.MultiheadAttention) or any(kind in type(module).__name__
                                                                     for kind in ('Norm', 'Drop'))):
                 module.training = True
         yield
-    finally:
-        for module, flag in flags.items():
-            module.training = flag
 
 
 class DetectionLoss:

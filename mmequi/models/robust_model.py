@@ -8,6 +8,7 @@ Pixel space (docs/method.md, "Pixel space in OpenMMLab"): the dataloader's CHW B
 perturb those, and the model's own data preprocessor normalises (and pads) inside every forward, so ε is in the
 pixel units users think in and the padding is never perturbed.
 """
+import contextlib
 import copy
 import hashlib
 import math
@@ -51,6 +52,18 @@ class PassCounter:
         kind = 'forward_backward' if torch.is_grad_enabled() else 'forward'
         self.passes[kind] += pixels.shape[0] * pixels.shape[-2] * pixels.shape[-1] / self.area
         return self.feature_fn(pixels)
+
+
+@contextlib.contextmanager
+def flags_restored(module: nn.Module):
+    """Every submodule's training flag as it was before the block, whatever the block sets (by ``train()``/``eval()``
+    or by hand); yields ``{submodule: flag}``."""
+    flags = {m: m.training for m in module.modules()}
+    try:
+        yield flags
+    finally:
+        for m, flag in flags.items():
+            m.training = flag
 
 
 def preprocess(model: nn.Module, pixels: torch.Tensor, sample) -> Tuple[torch.Tensor, list]:
@@ -295,23 +308,15 @@ class RobustModel(BaseModel):
         ``size_divisor()``: views are then padded to it. Probed once, at the first view, in eval mode (each module's
         flag restored after), without a graph."""
         divisor = self.size_divisor()
-        try:
-            device = next(self.module.parameters()).device
-        except StopIteration:
-            device = torch.device('cpu')
-        odd = torch.zeros(1, 3, 2 * divisor + 1, 3 * divisor + 1, device=device)
-        flags = {m: m.training for m in self.module.modules()}
-        self.module.eval()
-        try:
-            with torch.no_grad():
+        odd = self.to_pixels(torch.zeros(3, 2 * divisor + 1, 3 * divisor + 1))
+        with flags_restored(self.module), torch.no_grad():
+            self.module.eval()
+            try:
                 for feature in dict.fromkeys((self.feature, self.defense_feature)):
                     self.windowed_features(odd, feature)
-            return None
-        except (RuntimeError, AssertionError):  # sizes that do not match inside the network, or a size assert
-            return divisor
-        finally:
-            for module, flag in flags.items():
-                module.training = flag
+                return None
+            except (RuntimeError, AssertionError):  # sizes that do not match inside the network, or a size assert
+                return divisor
 
     def own_window(self):
         """The model's own sliding window (mmseg ``test_cfg=dict(mode='slide', crop_size, stride)``), or None."""

@@ -263,8 +263,8 @@ BREAKS = [
           "return crop(out) if isinstance(out, torch.Tensor) else list(out)",
           ('tests/test_zoo.py::test_views_are_padded_for_a_neck_that_cannot_take_any_size',)),
     Break('views: a model that cannot take odd sizes gets its views unpadded', 'mmequi/models/robust_model.py',
-          "  # sizes that do not match inside the network, or a size assert\n            return divisor",
-          "  # sizes that do not match inside the network, or a size assert\n            return None",
+          "  # sizes that do not match inside the network, or a size assert\n                return divisor",
+          "  # sizes that do not match inside the network, or a size assert\n                return None",
           ('tests/test_zoo.py::test_views_are_padded_for_a_neck_that_cannot_take_any_size',)),
     # ---- metrics -----------------------------------------------------------------------------------------------------
     Break('metric: ROC-AUC of the equivariance score in the wrong direction', 'mmequi/evaluation/equivariance_metric.py',
