@@ -14,6 +14,6 @@ from .version import __version__  # noqa: E402
 allow_mmengine_checkpoints()
 register_config_package()
 
-from . import attacks, defenses, equivariance, evaluation, hooks, models  # noqa: E402,F401  (register on import)
+from . import attacks, defenses, equivariance, evaluation, hooks, models, training  # noqa: E402,F401  (register on import)
 
 __all__ = ['__version__']

@@ -220,6 +220,31 @@ def test_hook_wraps_inside_a_distributed_wrapper(segmentor):
         dist.destroy_process_group()
 
 
+def test_hook_refuses_an_attack_on_a_test_pipeline_without_annotations(segmentor):
+    """An attack needs the ground truth: a test pipeline that loads none is refused when the hook wraps the model,
+    naming the step to add, before the first image; the same pipeline with the step, or without an attack, runs."""
+    from types import SimpleNamespace
+
+    from mmengine.dataset import Compose
+    from mmengine.logging import MMLogger
+
+    from mmequi.hooks import RobustTestHook
+
+    def runner(*steps):
+        pipeline = Compose([dict(type='mmseg.LoadImageFromFile'), *steps, dict(type='mmseg.PackSegInputs')])
+        loop = SimpleNamespace(evaluator=SimpleNamespace(metrics=[]),
+                               dataloader=SimpleNamespace(dataset=SimpleNamespace(pipeline=pipeline)))
+        return SimpleNamespace(model=segmentor, test_loop=loop, logger=MMLogger.get_instance('test_no_annotations'))
+    with pytest.raises(ValueError, match=r"needs gt_sem_seg in the test data: add dict\(type='LoadAnnotations'\)"):
+        RobustTestHook(attack=FAST_ATTACK, defense=FAST_DEFENSE).before_test(runner())
+    assert isinstance(runner().model, type(segmentor))
+    for hook, with_steps in ((RobustTestHook(attack=FAST_ATTACK), (dict(type='mmseg.LoadAnnotations'), )),
+                             (RobustTestHook(defense=FAST_DEFENSE), ())):
+        ran = runner(*with_steps)
+        hook.before_test(ran)
+        assert isinstance(ran.model, SegRobustModel)
+
+
 def test_attack_cache_reuses_the_attacked_images_and_passes_are_counted(segmentor, tmp_path):
     cache = str(tmp_path / 'cache')
     first = wrap(segmentor, attack=FAST_ATTACK, score=False, keep_images=True, attack_cache=cache)

@@ -102,6 +102,35 @@ def test_a_head_with_an_auxiliary_output_gives_its_segmentation_logits():
     assert isinstance(expected, tuple) and torch.equal(logits, expected[0]) and logits.shape[1] == 19
 
 
+def test_a_model_of_one_input_size_is_refused_rescaled_views_and_runs_size_keeping_ones():
+    """A BEiT (its relative position tables are built for one input size, here 64×64) fails on every other size,
+    padded or not: the rescale views are refused before any image, with a message naming the views that work; the
+    flip views keep the image's size and run (attack, purification and score on a 64×64 image)."""
+    from mmengine import ConfigDict
+    from mmengine.structures import PixelData
+    from mmseg.structures import SegDataSample
+    cfg = dict(type='EncoderDecoder',
+               data_preprocessor=dict(type='SegDataPreProcessor', mean=[123.675, 116.28, 103.53],
+                                      std=[58.395, 57.12, 57.375], bgr_to_rgb=True, pad_val=0, seg_pad_val=255),
+               backbone=dict(type='BEiT', img_size=(64, 64), patch_size=16, embed_dims=32, num_layers=2, num_heads=2,
+                             mlp_ratio=2, out_indices=(1, ), qv_bias=True, init_values=0.1),
+               decode_head=dict(type='FCNHead', in_channels=32, channels=16, num_convs=1, num_classes=19, in_index=0),
+               test_cfg=ConfigDict(mode='whole'))
+    with DefaultScope.overwrite_default_scope('mmseg'):
+        model = __import__('mmseg.registry', fromlist=['MODELS']).MODELS.build(cfg).eval()
+    with pytest.raises(ValueError, match=r"takes inputs of one size only .* the flip preset \(--defense "
+                                         r"equivariance_flip"):
+        SegRobustModel(model, defense=dict(type='EquivariancePurifier')).view_divisor
+    wrapper = SegRobustModel(model, attack=dict(type='PGD', eps=4, step_size=1, steps=1),
+                             defense=dict(type='EquivariancePurifier', transforms=[dict(type='HFlip')], steps=1))
+    assert wrapper.view_divisor is None
+    sample = SegDataSample(metainfo=dict(img_shape=(64, 64), ori_shape=(64, 64), pad_shape=(64, 64), img_path='a'))
+    sample.gt_sem_seg = PixelData(data=torch.zeros(1, 64, 64, dtype=torch.long))
+    (result, ) = wrapper.test_step(dict(inputs=[torch.randint(0, 255, (3, 64, 64), dtype=torch.uint8)],
+                                        data_samples=[sample]))
+    assert set(result.equivariance_scores) == {'clean', 'attacked', 'purified'}
+
+
 def test_detr_style_losses_get_what_they_need_in_eval_numbers():
     """Deformable DETR's loss needs the encoder's outputs, which the detector builds only when flagged as training:
     the attack's loss flags the modules (not normalisation, dropout or attention dropout) for the call, so it runs;
@@ -151,7 +180,97 @@ def test_the_support_matrix_runs_a_family_through_the_two_config_lines(tmp_path,
     (tmp_path / 'records').mkdir()
     (tmp_path / 'records' / 'mmseg-fcn.json').write_text(__import__('json').dumps(record))
     counts = zoo.render(zoo.collect(list(rows.values()), str(tmp_path / 'records')), str(tmp_path / 'out'))
-    assert counts == {'ok': 1, 'refused': 0, 'fails': 0, 'out of scope': 1, 'not run yet': 1}
+    assert counts == {'ok': 1, 'refused': 0, 'needs': 0, 'upstream': 0, 'fails': 0, 'out of scope': 1,
+                      'not run yet': 1}
     table = (tmp_path / 'out' / 'README.md').read_text()
     assert '| mmseg | fcn | `fcn_r18-d8_4xb2-80k_cityscapes-769x769.py` | ✓ |' in table
     assert '| mmseg | mask2former |' in table and 'not run yet' in table
+
+
+def test_a_detector_with_a_semantic_head_is_attacked_without_stuff_maps():
+    """HTC (like SCNet, DetectoRS) trains a semantic head on stuff maps a detection test split does not load: the
+    attack's loss gives that head a map of its ignore label, so its term is zero and the rest of the detector's loss
+    (RPN and the cascade's boxes and masks) drives the attack, with a gradient on the image."""
+    from mmdet.structures import DetDataSample
+    from mmdet.structures.mask import BitmapMasks
+    from mmengine.structures import InstanceData
+
+    from mmequi.models.det_robust_model import DetectionLoss
+    from mmequi.models.robust_model import loss_mode
+    torch.manual_seed(0)
+    model = build('mmdet', osp.join(MMDET_CONFIGS, 'htc', 'htc_r50_fpn_1x_coco.py'))
+    sample = DetDataSample(metainfo=dict(img_shape=(64, 96), ori_shape=(64, 96), scale_factor=(1.0, 1.0)))
+    masks = torch.zeros(1, 64, 96, dtype=torch.uint8)
+    masks[:, 10:40, 10:50] = 1
+    sample.gt_instances = InstanceData(bboxes=torch.tensor([[10.0, 10.0, 50.0, 40.0]]), labels=torch.tensor([3]),
+                                       masks=BitmapMasks(masks.numpy(), 64, 96))
+    pixels = (torch.rand(1, 3, 64, 96) * 255).requires_grad_()
+    objective = DetectionLoss(model, sample)
+    inputs, samples = objective.inputs(pixels)
+    stuff = samples[0].gt_sem_seg.sem_seg
+    assert stuff.shape[-2:] == inputs.shape[-2:] and (stuff == 255).all()
+    loss = objective(pixels)
+    loss.sum().backward()
+    assert torch.isfinite(loss).all() and loss.item() > 0 and pixels.grad.abs().sum() > 0
+    with torch.no_grad(), loss_mode(model):
+        losses = model.loss(inputs, samples)
+    assert float(losses['loss_semantic_seg']) == 0.0
+
+
+@pytest.fixture(scope='module')
+def zoo_data(tmp_path_factory):
+    from tools import zoo
+    root = tmp_path_factory.mktemp('zoo')
+    test_bed = {'mmseg': str(root / 'data' / 'cityscapes'), 'mmdet': str(root / 'data' / 'coco')}
+    with pytest.MonkeyPatch.context() as patch:
+        for codebase, path in test_bed.items():
+            patch.setitem(zoo.TEST_BED, codebase, path)
+        zoo.prepare_data()
+        yield root
+
+
+@pytest.mark.parametrize('codebase, family', [
+    ('mmseg', 'mask2former'),  # a query-based head: the class map of its queries
+    ('mmseg', 'point_rend'),  # a cascade with a point head: the coarse head's logits
+    ('mmseg', 'pidnet'),  # a real-time segmentor with auxiliary outputs
+    ('mmdet', 'yolox'),  # a real-time detector whose neck takes only multiples of 32
+    ('mmdet', 'deformable_detr'),  # DETR-style: its loss needs the training flags
+    ('mmdet', 'htc'),  # a cascade with a semantic head: no stuff maps in a detection test split
+])
+def test_one_family_of_each_model_structure_runs_through_the_two_config_lines(zoo_data, codebase, family):
+    """The structures the wrapper has a rule for, each through tools/zoo.py as `make zoo` runs them (a fresh
+    process, the family's installed config, custom_imports + RobustTestHook, random weights, the test bed's image):
+    the task metric and the three equivariance scores come out, at the zoo's small input."""
+    from tools import zoo
+    (row, ) = zoo.plan([codebase], [family])
+    record = zoo.run_family(row, str(zoo_data / 'runs'), timeout=900)
+    assert record['status'] == 'ok' and record.get('input') is None, record
+    assert {'equivariance/clean', 'equivariance/attacked', 'equivariance/purified'} <= set(record['metrics'])
+
+
+def test_the_committed_support_matrix_lists_every_family_and_explains_every_failure(repo_root):
+    """docs/zoo (make zoo) has a row for every family folder of the installed mmseg and mmdet configs, each run:
+    a pass, a refusal with its message, or a failure that is not the hook's (an environment need, a model that
+    fails without mmequi too)."""
+    import json
+
+    from tools import zoo
+    with open(osp.join(repo_root, 'docs', 'zoo', 'support.json')) as f:
+        records = json.load(f)
+    assert sorted((r['codebase'], r['family']) for r in records) == sorted(
+        (codebase, family) for codebase in ('mmseg', 'mmdet') for family in zoo.family_configs(codebase))
+    unexplained = [(r['family'], r['status'], r.get('error')) for r in records
+                   if r['status'] not in ('ok', 'refused', 'needs', 'upstream', 'out of scope')]
+    assert not unexplained
+
+
+def test_a_failure_without_mmequi_is_named_by_what_the_environment_lacks():
+    from tools.zoo import needs
+    assert needs("RuntimeError: carafe_forward_impl: implementation for device cpu not found.") == \
+        "a GPU: mmcv's carafe op has no CPU kernel"
+    assert needs("ModuleNotFoundError: No module named 'torchvision'") == 'the torchvision package, not installed here'
+    assert needs("KeyError: 'mmpretrain.ConvNeXt is not in the mmseg::model registry.") == \
+        'the mmpretrain package, not installed here'
+    assert needs('RuntimeError: skimage is not installed, please install it') == \
+        'the skimage package, not installed here'
+    assert needs("TypeError: CascadeRPNHead.__init__() missing 1 required positional argument: 'num_classes'") is None

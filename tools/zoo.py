@@ -12,7 +12,9 @@ run again (``--force`` runs it again). ``python tools/zoo.py --one CODEBASE CONF
 config.
 
 Statuses: ``ok`` (the task metric and the equivariance scores came out), ``refused`` (mmequi stopped it when the
-wrapper was built, with its message), ``fails`` (a traceback from elsewhere: work to do), ``out of scope`` (a folder
+wrapper was built, with its message), ``needs`` (the model does not run here without mmequi either, for want of a
+package, a GPU-only op or data the test bed has not), ``upstream`` (the model fails without mmequi too, at the small
+input and at its config's test size), ``fails`` (a traceback with the hook only: work to do), ``out of scope`` (a folder
 of video tracking, re-identification, text-grounded or panoptic-only models, or of dataset/pretraining settings
 without a model of their own: the hook evaluates image segmentors and detectors).
 """
@@ -116,9 +118,9 @@ def run_family(row, work_dir, timeout, python=sys.executable):
 
 
 # ---- one config, in its own process ------------------------------------------------------------------------------
-def small_test_data(cfg, codebase, data_root):
+def small_test_data(cfg, codebase, data_root, small=True):
     """The config's test split replaced by one image of the test bed (the config's own test pipeline, its resize
-    brought down to a small image), with the evaluator of that format."""
+    brought down to a small image when ``small``), with the evaluator of that format."""
     loader = cfg.test_dataloader
     dataset = loader.dataset
     while 'dataset' in dataset:  # wrappers (RepeatDataset, ConcatDataset of one)
@@ -126,12 +128,17 @@ def small_test_data(cfg, codebase, data_root):
     pipeline = [dict(step) for step in dataset.get('pipeline', [])]
     for step in pipeline:
         kind = str(step.get('type', ''))
-        if kind in ('Resize', 'mmdet.Resize', 'RandomResize', 'FixScaleResize') and 'scale' in step:
+        if small and kind in ('Resize', 'mmdet.Resize', 'RandomResize', 'FixScaleResize') and 'scale' in step:
             step.update(scale=(320, 160) if codebase == 'mmseg' else (320, 192), keep_ratio=True)
         if kind.endswith('LoadAnnotations') and 'reduce_zero_label' in step:
             step['reduce_zero_label'] = False
         if kind == 'LoadAnnotations' and codebase == 'mmdet':
             step['with_seg'] = False  # the test bed's COCO format has boxes and polygons, no stuff maps
+    if not any(str(step.get('type', '')).endswith('LoadAnnotations') for step in pipeline):
+        # What the hook's message asks for (FPG's test pipeline loads no boxes): the annotations, after the resize
+        # as in mmdet's and mmseg's test pipelines, before the packing step.
+        pipeline.insert(len(pipeline) - 1, dict(type='LoadAnnotations', **({} if codebase == 'mmseg' else
+                                                                          dict(with_bbox=True))))
     if codebase == 'mmseg':
         new = dict(type='CityscapesDataset', data_root=data_root,
                    data_prefix=dict(img_path='leftImg8bit/val', seg_map_path='gtFine/val'), pipeline=pipeline,
@@ -165,54 +172,126 @@ def set_classes(node, num_classes):
     set_key(node, 'num_classes', num_classes)
 
 
-def run_one(codebase, config, work_dir, data_root):
-    """Load the family's config, add the two config lines, run the test: the record of what came out."""
+def drop_pretrained(node):
+    """Every ``init_cfg`` (or ``pretrained``) that loads a checkpoint removed: the zoo downloads nothing; the rest of
+    the initialisation stays."""
+    if isinstance(node, dict):
+        init = node.get('init_cfg')
+        if isinstance(init, dict) and (init.get('type') == 'Pretrained' or 'checkpoint' in init):
+            node['init_cfg'] = None
+        if isinstance(node.get('pretrained'), str):  # the segmentors' older spelling of the same
+            node['pretrained'] = None
+        for value in node.values():
+            drop_pretrained(value)
+    elif isinstance(node, (list, tuple)):
+        for item in node:
+            drop_pretrained(item)
+
+
+def run_one(codebase, config, work_dir, data_root, hook=True, small=True):
+    """Load the family's config, add the two config lines (``hook``), run the test on one image of the test bed at the
+    zoo's small size (``small``) or at the config's own test size: the metrics that came out."""
     from mmengine.config import Config
     from mmengine.runner import Runner
     # The two config lines (README) in a leaf config of the family's, with the attack and defense at its top level as
     # the shipped _base_ files state them; the hook joins the config's own custom hooks.
+    os.makedirs(work_dir, exist_ok=True)
     leaf = osp.join(work_dir, 'robust_' + osp.basename(config))
     with open(leaf, 'w') as f:
         f.write(f"_base_ = [{config!r}]\n"
-                "custom_imports = dict(imports=['mmequi'], allow_failed_imports=False)\n"
-                "attack = dict(type='PGD', eps=4, step_size=1, steps=1)\n"
-                "defense = dict(type='EquivariancePurifier', num_views=1, steps=1, max_view_area=1.0, eps=6, "
-                "step_size=255)\n")
+                + ("custom_imports = dict(imports=['mmequi'], allow_failed_imports=False)\n"
+                   "attack = dict(type='PGD', eps=4, step_size=1, steps=1)\n"
+                   "defense = dict(type='EquivariancePurifier', num_views=1, steps=1, max_view_area=1.0, eps=6, "
+                   "step_size=255)\n" if hook else ''))
     cfg = Config.fromfile(leaf)
-    cfg.custom_hooks = list(cfg.get('custom_hooks', [])) + [dict(type='RobustTestHook', seed=0)]
+    if hook:
+        cfg.custom_hooks = list(cfg.get('custom_hooks', [])) + [dict(type='RobustTestHook', seed=0)]
     cfg.work_dir = work_dir
-    cfg.load_from = None  # random weights
+    cfg.load_from = None  # random weights: the model's own initialisation, without the pretrained backbone
     cfg.launcher = 'none'
-    small_test_data(cfg, codebase, data_root)
+    cfg.randomness = dict(seed=0)
+    small_test_data(cfg, codebase, data_root, small)
     set_classes(cfg.model, 19 if codebase == 'mmseg' else 80)
-    set_key(cfg.model.get('test_cfg'), 'score_thr', 0.0)  # random weights score low: keep their boxes for the metric
+    # Random weights score low and embed corners at random: keep their boxes, so that the metric has some to score.
+    set_key(cfg.model.get('test_cfg'), 'score_thr', 0.0)
+    set_key(cfg.model.get('test_cfg'), 'distance_threshold', 1e9)  # CornerNet, CentripetalNet
+    drop_pretrained(cfg.model)
     cfg.default_hooks.pop('visualization', None)
     runner = Runner.from_cfg(cfg)
+    try:
+        runner.model.init_weights()  # PyTorch's defaults alone let deep stacks (DetectoRS' RFP) overflow to NaN
+    except (AttributeError, TypeError) as error:  # an init that does not run outside its codebase's training (SAN)
+        runner.logger.warning(f"the model's init_weights failed ({error}): PyTorch's default initialisation")
     metrics = runner.test()
     return {k: float(v) for k, v in metrics.items()}
 
 
 def one(codebase, config, work_dir, data_root):
-    os.makedirs(work_dir, exist_ok=True)
+    """The family's record. A failure is checked without mmequi: a model that fails at the zoo's small input on its
+    own runs again at its config's test size; one that fails without mmequi at that size too is the codebase's or
+    the environment's failure, not the hook's."""
+    result = attempt(codebase, config, work_dir, data_root)
+    if result['status'] != 'ok':
+        plain = attempt(codebase, config, osp.join(work_dir, 'plain'), data_root, hook=False)
+        if plain['status'] != 'ok':
+            result = attempt(codebase, config, osp.join(work_dir, 'full'), data_root, small=False)
+            result['input'] = 'config test size'
+            if result['status'] != 'ok':
+                plain = attempt(codebase, config, osp.join(work_dir, 'plain-full'), data_root, hook=False, small=False)
+                if plain['status'] != 'ok':
+                    result = dict(plain, status=needs(plain['error']) and 'needs' or 'upstream', input='both sizes',
+                                  error=needs(plain['error']) or plain['error'])
+    with open(osp.join(work_dir, 'result.json'), 'w') as f:
+        json.dump(result, f, indent=2)
+
+
+def detections(work_dir):
+    """The number of boxes the detector predicted per image, from the run's per-image records."""
+    for path in glob.glob(osp.join(work_dir, '*', 'per_image.jsonl')):
+        with open(path) as f:
+            return [json.loads(line)['metrics'].get('detections', 0) for line in f if line.strip()]
+    return [1]
+
+
+def needs(error):
+    """What the environment lacks, read from an error raised without mmequi: a package, a CUDA-only mmcv op, the
+    precomputed proposals a Fast R-CNN reads; None for any other error."""
+    import re
+    if 'implementation for device cpu not found' in error:
+        return f"a GPU: mmcv's {error.split(':')[1].strip().split('_forward')[0]} op has no CPU kernel"
+    package = (re.search(r"No module named '([\w.]+)'", error) or re.search(r"'(mmpretrain)\.", error)
+               or re.search(r'(\w+) is not installed', error))
+    if package:
+        return f'the {package.group(1)} package, not installed here'
+    if 'pip install -r requirements/optional.txt' in error:
+        return "mmseg's optional packages (requirements/optional.txt), not installed here"
+    if error.startswith("KeyError: 'proposals'"):
+        return 'precomputed proposals (a proposal file the test bed does not have)'
+    return None
+
+
+def attempt(codebase, config, work_dir, data_root, hook=True, small=True):
+    """One run -> {'status': 'ok' | 'refused' | 'fails', 'metrics' | 'error', 'raised_at', 'trace'}."""
     try:
-        metrics = run_one(codebase, config, work_dir, data_root)
+        metrics = run_one(codebase, config, work_dir, data_root, hook, small)
         task = [k for k in metrics if k in ('mIoU', 'coco/bbox_mAP')]
-        scores = [k for k in metrics if k.startswith('equivariance/')]
+        scores = [k for k in metrics if k.startswith('equivariance/') and metrics[k] == metrics[k]] or not hook
         if task and scores:
-            result = dict(status='ok', metrics=metrics)
-        else:
-            result = dict(status='fails', metrics=metrics, error='the run ended without its task metric or the '
-                          'equivariance scores')
+            return dict(status='ok', metrics=metrics)
+        if scores and hook and codebase == 'mmdet' and not any(detections(work_dir)):
+            return dict(status='ok', metrics=metrics, note='no box at random weights: the COCO metric had none '
+                        'to score')
+        return dict(status='fails', metrics=metrics, error='the run ended without its task metric or the '
+                    'equivariance scores')
     except Exception as error:  # noqa: BLE001  (the matrix records every failure)
         frames = traceback.extract_tb(error.__traceback__)
         where = frames[-1]
         ours = osp.join('mmequi', '') in where.filename and 'site-packages' not in where.filename
         first_line = f'{type(error).__name__}: {str(error).splitlines()[0] if str(error) else ""}'
-        result = dict(status='refused' if ours and isinstance(error, ValueError) else 'fails', error=first_line,
-                      raised_at=f'{shorten(where.filename)}:{where.lineno}',
-                      trace=[f'{shorten(f.filename)}:{f.lineno} {f.name}' for f in frames[-8:]])
-    with open(osp.join(work_dir, 'result.json'), 'w') as f:
-        json.dump(result, f, indent=2)
+        mmequi_frames = [f for f in frames if osp.join('mmequi', '') in f.filename]
+        return dict(status='refused' if ours and isinstance(error, ValueError) else 'fails', error=first_line,
+                    raised_at=f'{shorten(where.filename)}:{where.lineno}',
+                    trace=[f'{shorten(f.filename)}:{f.lineno} {f.name}' for f in mmequi_frames[-4:] + frames[-8:]])
 
 
 def shorten(path):
@@ -242,23 +321,30 @@ def collect(rows, records_dir):
     return records
 
 
+MARKS = {'ok': '✓', 'refused': 'refused', 'needs': 'needs', 'upstream': '✗ without mmequi too',
+         'fails': '✗ fails', 'out of scope': 'out of scope', 'not run yet': 'not run yet'}
+
+
 def render(records, out):
     os.makedirs(out, exist_ok=True)
     with open(osp.join(out, 'support.json'), 'w') as f:
         json.dump(records, f, indent=2)
-    counts = {s: sum(r['status'] == s for r in records)
-              for s in ('ok', 'refused', 'fails', 'out of scope', 'not run yet')}
+    counts = {s: sum(r['status'] == s for r in records) for s in MARKS}
     lines = ['| codebase | family | config run | status | result |', '|---|---|---|---|---|']
     for r in records:
         config = osp.basename(r['config']) if r.get('config') else '–'
         if r['status'] == 'ok':
             key = 'mIoU' if 'mIoU' in r['metrics'] else 'coco/bbox_mAP'
-            result = f"{key} {r['metrics'][key]:.2f}, equivariance/clean {r['metrics'].get('equivariance/clean', 0):.3f}"
+            task = r['note'] if r.get('note') else f"{key} {r['metrics'][key]:.2f}"
+            result = f"{task}, equivariance/clean {r['metrics'].get('equivariance/clean', 0):.3f}"
+            if r.get('input') == 'config test size':
+                result += " (at the config's test size: the model alone fails at the zoo's small input)"
+        elif r['status'] == 'needs':
+            result = r['error']
         else:
             result = r.get('error', '').replace('|', '\\|')[:160] + (f" (`{r['raised_at']}`)" if r.get('raised_at')
                                                                         else '')
-        mark = {'ok': '✓', 'refused': 'refused', 'fails': '✗ fails', 'out of scope': 'out of scope',
-                'not run yet': 'not run yet'}[r['status']]
+        mark = MARKS[r['status']]
         lines.append(f"| {r['codebase']} | {r['family']} | `{config}` | {mark} | {result} |")
     text = ('# Model-zoo support matrix\n\nGenerated by `python tools/zoo.py` (`make zoo`): one config per family of '
             "mmseg's and mmdet's installed `configs/`, random weights, one image of the test bed (`data/zoo`, the "

@@ -72,6 +72,11 @@ class EquiTransform:
         """(height, width) factors by which :meth:`apply` scales the image size."""
         return (1.0, 1.0)
 
+    @property
+    def keeps_size(self) -> bool:
+        """Whether every view has the image's size (a model that takes one input size can take it)."""
+        return type(self).size_factor is EquiTransform.size_factor
+
     def __repr__(self):
         args = ', '.join(f'{k}={v!r}' for k, v in vars(self).items())
         return f'{type(self).__name__}({args})'
@@ -252,6 +257,10 @@ class Compose(EquiTransform):
         for t, p in zip(self.transforms, params['steps']):
             images = t.apply(images, p)
         return images
+
+    @property
+    def keeps_size(self):
+        return all(t.keeps_size for t in self.transforms)
 
     def size_factor(self, params):
         fy, fx = 1.0, 1.0

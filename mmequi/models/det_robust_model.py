@@ -1,28 +1,16 @@
 """The mmdet adapter: what the attack maximises (the detector's own training loss, in eval mode, with the test
 pipeline's ground truth) and where the equivariance is measured (the neck's multi-level outputs)."""
-import contextlib
 import copy
 
 import torch
-import torch.nn as nn
 from mmdet.registry import MODELS as DET_MODELS
+from mmengine.structures import PixelData
 
-from .robust_model import RobustModel, flags_restored, preprocess
+from .robust_model import RobustModel, loss_mode, preprocess
 
 
-@contextlib.contextmanager
-def loss_mode(model: nn.Module):
-    """The detector's modules flagged as training while its loss is computed, except the layers whose numbers change
-    with the flag (normalisation: running statistics; dropout, drop-path and ``nn.MultiheadAttention``'s attention
-    dropout: random). DETR-style detectors build what their loss needs (encoder outputs, DINO's denoising queries)
-    only when ``self.training``, and the model still computes as in eval mode (frozen statistics, no dropout). The
-    flags are set on each module (not through ``train()``, whose overrides unfreeze things) and restored after."""
-    with flags_restored(model) as flags:
-        for module in flags:
-            if not (isinstance(module, nn.MultiheadAttention) or any(kind in type(module).__name__
-                                                                    for kind in ('Norm', 'Drop'))):
-                module.training = True
-        yield
+NEEDS_ANNOTATIONS = ('attacking a detector needs gt_instances in the test data: add '
+                     "dict(type='LoadAnnotations', with_bbox=True) to the test pipeline")
 
 
 class DetectionLoss:
@@ -33,8 +21,7 @@ class DetectionLoss:
 
     def __init__(self, model, sample, seed=0):
         if 'gt_instances' not in sample or 'bboxes' not in sample.gt_instances:
-            raise ValueError('attacking a detector needs gt_instances in the test data: add '
-                             "dict(type='LoadAnnotations', with_bbox=True) to the test pipeline")
+            raise ValueError(NEEDS_ANNOTATIONS)
         self.model, self.seed = model, seed
         self.target = copy.deepcopy(sample)  # clone() would share (and rescale) the sample's gt_instances
         gt = self.target.gt_instances
@@ -45,10 +32,19 @@ class DetectionLoss:
             gt.bboxes = gt.bboxes * gt.bboxes.new_tensor([scale[0], scale[1], scale[0], scale[1]])
         if 'masks' in gt:
             gt.masks = gt.masks.resize(sample.metainfo['img_shape'])
+        head = getattr(model, 'roi_head', None)
+        # HTC, SCNet, DetectoRS also train a semantic head on stuff maps (COCO-stuff) that a detection test split has
+        # not: a map of its ignore label, at the network input's size, leaves that term at zero and the rest as it is.
+        self.no_stuff = (getattr(head.semantic_head.criterion, 'ignore_index', 255)
+                         if getattr(head, 'with_semantic', False) and 'gt_sem_seg' not in sample else None)
 
     def inputs(self, pixels):
         """(network inputs, [sample with the ground truth in network-input coordinates]) of 1×C×H×W pixels."""
-        return preprocess(self.model, pixels, copy.deepcopy(self.target))  # the preprocessor moves both to device
+        inputs, samples = preprocess(self.model, pixels, copy.deepcopy(self.target))  # both moved to device
+        if self.no_stuff is not None:
+            for sample in samples:
+                sample.gt_sem_seg = PixelData(sem_seg=inputs.new_full((1, *inputs.shape[-2:]), self.no_stuff))
+        return inputs, samples
 
     def __call__(self, pixels):
         inputs, samples = self.inputs(pixels)
@@ -69,6 +65,7 @@ class DetRobustModel(RobustModel):
     split of the synthetic COCO data (seed 7, not the reported val split) it recovered more AP under PGD than all
     five levels together, the backbone stages, a larger ε_v or fewer views (see docs/results.md).
     """
+    needs_annotations = NEEDS_ANNOTATIONS
     default_feature = 'neck.0'
     feature_choices = ('neck', 'backbone')
 

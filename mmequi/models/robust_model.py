@@ -66,6 +66,21 @@ def flags_restored(module: nn.Module):
             m.training = flag
 
 
+@contextlib.contextmanager
+def loss_mode(model: nn.Module):
+    """A model's modules flagged as training while its loss is computed, except the layers whose numbers change
+    with the flag, flagged as in eval (normalisation: running statistics, left as they are; dropout, drop-path and
+    ``nn.MultiheadAttention``'s attention dropout: off), whatever the model's mode. The detection attacks' loss and
+    adversarial training's attack compute in it: DETR-style detectors build what their loss needs (encoder outputs,
+    DINO's denoising queries) only when ``self.training``, and the model computes as in eval mode. The flags are set
+    on each module (not through ``train()``, whose overrides unfreeze things) and restored after."""
+    with flags_restored(model) as flags:
+        for module in flags:
+            module.training = not (isinstance(module, nn.MultiheadAttention) or any(kind in type(module).__name__
+                                                                                   for kind in ('Norm', 'Drop')))
+        yield
+
+
 def preprocess(model: nn.Module, pixels: torch.Tensor, sample) -> Tuple[torch.Tensor, list]:
     """``model``'s own data preprocessor on 1×C×H×W float pixels (differentiable) -> (inputs, [sample])."""
     data = model.data_preprocessor(dict(inputs=list(pixels), data_samples=[sample]), False)
@@ -304,19 +319,53 @@ class RobustModel(BaseModel):
 
     def probe_view_sizes(self):
         """None when the model computes each feature it is asked for (``feature`` and the defense's) on an input of
-        an odd size: every model whose views worked before, whose score is therefore unchanged. Else
-        ``size_divisor()``: views are then padded to it. Probed once, at the first view, in eval mode (each module's
-        flag restored after), without a graph."""
+        an odd size near :meth:`probe_size`: every model whose views worked before, whose score is therefore
+        unchanged. Else ``size_divisor()``: views are then padded to it. A model that fails at a size the divisor
+        divides too takes one input size only: its views must keep the image's size (None: they pass as they are),
+        else it is refused, naming the views that work. Probed once (at the first view, or when ``RobustTestHook``
+        wraps the model, before any image), in eval mode, without a graph."""
         divisor = self.size_divisor()
-        odd = self.to_pixels(torch.zeros(3, 2 * divisor + 1, 3 * divisor + 1))
+        height, width = self.probe_size(divisor)
+        image = self.to_pixels(torch.zeros(3, height + divisor + 1, width + divisor + 1))
+        if not self.runs_on(image):  # an odd size
+            if not self.runs_on(image[..., :height + divisor, :width + divisor]):  # a size the divisor divides
+                # A backbone built for one input size (BEiT's relative position tables): no view of another size
+                # runs, padded or not; views that keep the image's size do.
+                if all(t.keeps_size for t in self.view_transforms()):
+                    return None
+                raise ValueError(
+                    f'{type(self.module).__name__} takes inputs of one size only (it fails on '
+                    f'{height + divisor}×{width + divisor} as on {height + divisor + 1}×{width + divisor + 1}): the '
+                    "equivariance views must keep the image's size. Use a defense whose views do, e.g. the flip "
+                    "preset (--defense equivariance_flip, or defense=dict(type='EquivariancePurifier', "
+                    "transforms=[dict(type='HFlip')], ...)), and run the model at its own input size")
+            return divisor
+        return None
+
+    def probe_size(self, divisor):
+        """(h, w) near what the model is made for: the size its data preprocessor pads to (mmseg ``size``), else
+        its sliding window's crop, else 2 × 3 divisors (a head with a fixed pooling window needs a minimum size)."""
+        size = getattr(self.module.data_preprocessor, 'size', None) or (self.own_window() or {}).get('crop_size')
+        return tuple(size) if size else (2 * divisor, 3 * divisor)
+
+    def view_transforms(self):
+        """The transforms of every view the model is asked for: the defense's and the score's."""
+        found = list(getattr(getattr(self.defense, 'objective', None), 'transforms', None) or [])
+        if self.scorer is not None:
+            found += self.scorer.objective.transforms
+        return found
+
+    def runs_on(self, pixels):
+        """Whether the model computes each feature it is asked for (``feature`` and the defense's) on ``pixels``: in
+        eval mode (each module's flag restored after), without a graph."""
         with flags_restored(self.module), torch.no_grad():
             self.module.eval()
             try:
                 for feature in dict.fromkeys((self.feature, self.defense_feature)):
-                    self.windowed_features(odd, feature)
-                return None
+                    self.windowed_features(self.normalise(pixels), feature)
+                return True
             except (RuntimeError, AssertionError):  # sizes that do not match inside the network, or a size assert
-                return divisor
+                return False
 
     def own_window(self):
         """The model's own sliding window (mmseg ``test_cfg=dict(mode='slide', crop_size, stride)``), or None."""

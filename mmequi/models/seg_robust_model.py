@@ -29,6 +29,10 @@ def needs_samples(head):
             if p.default is p.empty and p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)][1:]
 
 
+NEEDS_ANNOTATIONS = ('attacking a segmentor needs gt_sem_seg in the test data: add '
+                     "dict(type='LoadAnnotations') to the test pipeline")
+
+
 class PixelCrossEntropy:
     """Untargeted segmentation objective: mean pixel CE against ``gt_sem_seg`` with ``ignore_index``, on logits
     brought to the label's resolution exactly as ``postprocess_result`` does (crop padding, un-flip, resize to
@@ -37,8 +41,7 @@ class PixelCrossEntropy:
 
     def __init__(self, model, sample, merge=None):
         if 'gt_sem_seg' not in sample:
-            raise ValueError('attacking a segmentor needs gt_sem_seg in the test data: add '
-                             "dict(type='LoadAnnotations') to the test pipeline")
+            raise ValueError(NEEDS_ANNOTATIONS)
         self.model, self.sample, self.merge = model, sample, merge
         self.labels = sample.gt_sem_seg.data.long()  # 1×H×W at ori_shape
         self.ignore_index = getattr(model.decode_head, 'ignore_index', 255)
@@ -83,6 +86,7 @@ class SegRobustModel(RobustModel):
     ``'decode'`` (the decode head's features before its classifier), ``'backbone'`` / ``'backbone.<i>'`` (all
     stages / stage i), ``'neck'`` / ``'neck.<i>'`` (``extract_feat``: backbone + neck outputs).
     """
+    needs_annotations = NEEDS_ANNOTATIONS
     default_feature = 'logits'
     feature_choices = ('logits', 'decode', 'backbone', 'neck')
     merges_predictions = True
@@ -128,19 +132,20 @@ class SegRobustModel(RobustModel):
 
     def logits(self, inputs):
         """The decoder's class scores per location (docs/method.md, "Features per model structure"): the head's
-        logits at output stride (``_forward``); for a query-based head (MaskFormer, Mask2Former: its forward needs
-        the data samples) the per-class map its ``predict`` makes of the queries' classes and masks, at the input's
-        size; for a cascade whose refinement is not dense (PointRend's point head works on sampled points) the coarse
-        head's logits; for a head with an auxiliary output, its segmentation logits."""
+        logits at output stride (``_forward``); for a query-based head (MaskFormer, Mask2Former, SAN: its forward
+        needs the data samples) the per-class map its ``predict`` makes of the queries' classes and masks, at the
+        input's size (the segmentor's ``encode_decode``); for a cascade whose refinement is not dense (PointRend's
+        point head works on sampled points) the coarse head's logits; for a head with an auxiliary output, its
+        segmentation logits."""
         model = self.module
         head = model.decode_head
         if isinstance(head, nn.ModuleList):
             if not all(needs_samples(stage) == ['prev_output'] for stage in head[1:]):
                 return head[0].forward(model.extract_feat(inputs))
-        elif needs_samples(head):
-            size = tuple(inputs.shape[-2:])
+        elif needs_samples(head):  # the segmentor's own encode_decode: extract_feat + head.predict, or SAN's
+            size = tuple(inputs.shape[-2:])  # CLIP image and text encoders + head.predict
             metas = [dict(img_shape=size, pad_shape=size, ori_shape=size)] * inputs.shape[0]
-            return head.predict(model.extract_feat(inputs), metas, model.test_cfg)
+            return model.encode_decode(inputs, metas)
         out = model._forward(inputs)
         # A head with an auxiliary output (EncHead's SE-loss vector: EncNet, FastFCN) returns a tuple; its predict
         # takes the first element, the segmentation logits, and so does this.

@@ -4,6 +4,8 @@
 #   python tools/test.py configs/equivariance/voc/faster-rcnn_r50_fpn_1x_voc0712_pgd-linf-eps4_equivariance.py \
 #       [--attack none|dag_linf_eps4_50steps] [--defense none]
 # (the checkpoint defaults to load_from below, the official weights; pass another as the second argument).
+# Run here: the faster_rcnn family passes through the two config lines in the model-zoo matrix (docs/zoo: random
+# weights, one ~320×192 test-bed image, CPU); this config, at its real size with the official weights, needs a GPU.
 _base_ = [
     'mmdet::pascal_voc/faster-rcnn_r50_fpn_1x_voc0712.py',
     '../../_base_/attacks/pgd_linf_eps4_50steps.py', '../../_base_/defenses/equivariance.py'

@@ -4,6 +4,8 @@
 #   python tools/test.py configs/equivariance/voc/pspnet_r50-d8_voc12aug-512x512_pgd-linf-eps4_equivariance.py \
 #       [--attack none] [--defense none]
 # (the checkpoint defaults to load_from below, the official weights; pass another as the second argument).
+# Run here: the pspnet family passes through the two config lines in the model-zoo matrix (docs/zoo: random
+# weights, one ~320×192 test-bed image, CPU); this config, at its real size with the official weights, needs a GPU.
 _base_ = [
     'mmseg::pspnet/pspnet_r50-d8_4xb4-40k_voc12aug-512x512.py',
     '../../_base_/attacks/pgd_linf_eps4_50steps.py', '../../_base_/defenses/equivariance.py'
