@@ -274,3 +274,34 @@ def test_a_failure_without_mmequi_is_named_by_what_the_environment_lacks():
     assert needs('RuntimeError: skimage is not installed, please install it') == \
         'the skimage package, not installed here'
     assert needs("TypeError: CascadeRPNHead.__init__() missing 1 required positional argument: 'num_classes'") is None
+
+
+def test_an_instance_segmentor_without_masks_in_its_test_pipeline_is_refused_before_any_image():
+    """Mask R-CNN's loss needs masks: a test pipeline that loads boxes only (or nothing) is refused when the hook
+    wraps the model, naming the step with with_mask=True; with masks loaded it wraps; a box-only detector asks for
+    boxes only."""
+    from types import SimpleNamespace
+
+    from mmengine.dataset import Compose
+    from mmengine.logging import MMLogger
+
+    from mmequi.hooks import RobustTestHook
+
+    def runner(model, *steps):
+        pipeline = Compose([dict(type='mmdet.LoadImageFromFile'), *steps, dict(type='mmdet.PackDetInputs')])
+        loop = SimpleNamespace(evaluator=SimpleNamespace(metrics=[]),
+                               dataloader=SimpleNamespace(dataset=SimpleNamespace(pipeline=pipeline)))
+        return SimpleNamespace(model=model, test_loop=loop, logger=MMLogger.get_instance('test_masks'))
+    attack = dict(type='PGD', eps=4, step_size=1, steps=1)
+    mask_rcnn = build('mmdet', osp.join(MMDET_CONFIGS, 'mask_rcnn', 'mask-rcnn_r50_fpn_1x_coco.py'))
+    for steps in ((), (dict(type='mmdet.LoadAnnotations', with_bbox=True), )):
+        with pytest.raises(ValueError, match=r"MaskRCNN needs gt_instances with masks .* with_bbox=True, "
+                                             r"with_mask=True\)"):
+            RobustTestHook(attack=attack, score=False).before_test(runner(mask_rcnn, *steps))
+    wrapped = runner(mask_rcnn, dict(type='mmdet.LoadAnnotations', with_bbox=True, with_mask=True))
+    RobustTestHook(attack=attack, score=False).before_test(wrapped)
+    assert isinstance(wrapped.model, DetRobustModel)
+    retina = build('mmdet', osp.join(MMDET_CONFIGS, 'retinanet', 'retinanet_r18_fpn_1x_coco.py'))
+    with pytest.raises(ValueError, match=r"RetinaNet needs gt_instances in the test data: add "
+                                         r"dict\(type='LoadAnnotations', with_bbox=True\)"):
+        RobustTestHook(attack=attack, score=False).before_test(runner(retina))

@@ -137,8 +137,9 @@ def small_test_data(cfg, codebase, data_root, small=True):
     if not any(str(step.get('type', '')).endswith('LoadAnnotations') for step in pipeline):
         # What the hook's message asks for (FPG's test pipeline loads no boxes): the annotations, after the resize
         # as in mmdet's and mmseg's test pipelines, before the packing step.
+        masks = 'mask' in str(cfg.model.get('roi_head', '')) or 'mask_head' in cfg.model
         pipeline.insert(len(pipeline) - 1, dict(type='LoadAnnotations', **({} if codebase == 'mmseg' else
-                                                                          dict(with_bbox=True))))
+                                                                          dict(with_bbox=True, with_mask=masks))))
     if codebase == 'mmseg':
         new = dict(type='CityscapesDataset', data_root=data_root,
                    data_prefix=dict(img_path='leftImg8bit/val', seg_map_path='gtFine/val'), pipeline=pipeline,

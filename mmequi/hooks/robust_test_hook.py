@@ -84,9 +84,10 @@ class RobustTestHook(Hook):
         data_root = getattr(dataset, 'data_root', None)
         self.model = robust_model_for(inner)(inner, keep_images=self.show_dir is not None or paint_inputs,
                                              data_root=data_root, **self.settings)
-        steps = [type(step).__name__ for step in getattr(getattr(dataset, 'pipeline', None), 'transforms', [])]
-        if self.model.attack is not None and steps and not any('Annotations' in step for step in steps):
-            raise ValueError(self.model.needs_annotations)  # before the first image, not at it
+        steps = getattr(getattr(dataset, 'pipeline', None), 'transforms', [])
+        missing = self.model.missing_annotations(steps) if self.model.attack is not None and steps else None
+        if missing:
+            raise ValueError(missing)  # before the first image, not at it
         if is_model_wrapper(parent):
             parent.module = self.model
         else:

@@ -9,8 +9,16 @@ from mmengine.structures import PixelData
 from .robust_model import RobustModel, loss_mode, preprocess
 
 
-NEEDS_ANNOTATIONS = ('attacking a detector needs gt_instances in the test data: add '
-                     "dict(type='LoadAnnotations', with_bbox=True) to the test pipeline")
+def segments_instances(model) -> bool:
+    """Whether the detector's loss needs instance masks (Mask R-CNN-style RoI heads, SOLO, CondInst, YOLACT)."""
+    return bool(getattr(getattr(model, 'roi_head', None), 'with_mask', False) or hasattr(model, 'mask_head'))
+
+
+def needs_annotations(model) -> str:
+    """The error of a test split without the ground truth the detector's loss needs: the step to add."""
+    what, step = (('gt_instances with masks', "dict(type='LoadAnnotations', with_bbox=True, with_mask=True)")
+                  if segments_instances(model) else ('gt_instances', "dict(type='LoadAnnotations', with_bbox=True)"))
+    return f'attacking {type(model).__name__} needs {what} in the test data: add {step} to the test pipeline'
 
 
 class DetectionLoss:
@@ -20,8 +28,9 @@ class DetectionLoss:
     evaluation uses the same seed, so the attack is deterministic. ``model`` and ``inputs`` serve the DAG attack."""
 
     def __init__(self, model, sample, seed=0):
-        if 'gt_instances' not in sample or 'bboxes' not in sample.gt_instances:
-            raise ValueError(NEEDS_ANNOTATIONS)
+        if ('gt_instances' not in sample or 'bboxes' not in sample.gt_instances
+                or (segments_instances(model) and 'masks' not in sample.gt_instances)):
+            raise ValueError(needs_annotations(model))
         self.model, self.seed = model, seed
         self.target = copy.deepcopy(sample)  # clone() would share (and rescale) the sample's gt_instances
         gt = self.target.gt_instances
@@ -65,7 +74,13 @@ class DetRobustModel(RobustModel):
     split of the synthetic COCO data (seed 7, not the reported val split) it recovered more AP under PGD than all
     five levels together, the backbone stages, a larger ε_v or fewer views (see docs/results.md).
     """
-    needs_annotations = NEEDS_ANNOTATIONS
+    def missing_annotations(self, steps):
+        """The error when the test pipeline's ``steps`` (transforms) load no boxes, or no masks the loss needs."""
+        loads = [step for step in steps if type(step).__name__.endswith('LoadAnnotations')]
+        if not loads or (segments_instances(self.module) and not getattr(loads[0], 'with_mask', True)):
+            return needs_annotations(self.module)
+        return None
+
     default_feature = 'neck.0'
     feature_choices = ('neck', 'backbone')
 
