@@ -223,3 +223,39 @@ def test_two_processes_train_like_one(train_items, tmp_path):
     gap = max(float((model.state_dict()[k] - distributed[k]).abs().max()) for k in weights)
     assert moved > 1e-3 and gap < 1e-5, (moved, gap)
     os.remove(out)
+
+
+def test_a_detector_trains_on_its_examples_of_several_sizes(tmp_path):
+    """The demo Faster R-CNN's training batch (random resize: images of several sizes, boxes): each example within
+    ε of its image at its own size, the detector's training loss higher on them, and one training step through the
+    hook's preprocessor (its RPN and RoI sampling in the attack's loss from a fixed seed) with finite losses."""
+    from mmengine.config import Config
+    from mmengine.optim import OptimWrapper
+    from mmengine.registry import DefaultScope
+    from mmengine.runner import set_random_seed
+    from mmdet.registry import DATASETS
+
+    from conftest import DET_CHECKPOINT, DET_CONFIG
+    from testbed import generate_coco
+    root = generate_coco(tmp_path / 'coco', num_train=4, num_val=1)
+    cfg = copy.deepcopy(Config.fromfile(DET_CONFIG).train_dataloader.dataset)
+    cfg.data_root = str(root)
+    set_random_seed(0)
+    with DefaultScope.overwrite_default_scope('mmdet'):
+        dataset = DATASETS.build(cfg)
+        items = [dataset[i] for i in range(4)]
+    data = batch(items)
+    assert len({tuple(image.shape) for image in data['inputs']}) > 1
+    model = build_demo_model(DET_CONFIG, DET_CHECKPOINT, 'mmdet').train()
+    maker = AdversarialPreprocessor(model.data_preprocessor, model, PGD)
+    adv = maker.adversarial(data['inputs'], data['data_samples'])
+    outside = sum(int(((image < 0) | (image > 255)).sum()) for image in data['inputs'])
+    assert outside > 0  # mmdet's photometric distortion leaves the range: the examples are made of clipped images
+    for image, example in zip(data['inputs'], adv):
+        assert example.shape == image.shape and (example - image.clamp(0, 255)).abs().max() <= 4 + 1e-4
+        assert example.min() >= 0 and example.max() <= 255
+    assert training_loss(model, adv, data['data_samples']) > training_loss(model, data['inputs'],
+                                                                           data['data_samples'])
+    model.data_preprocessor = maker
+    losses = model.train_step(dict(data), OptimWrapper(torch.optim.SGD(model.parameters(), lr=1e-3)))
+    assert all(torch.isfinite(v).all() for v in losses.values())

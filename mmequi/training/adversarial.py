@@ -65,8 +65,9 @@ class AdversarialPreprocessor(nn.Module):
     """A model's data preprocessor with adversarial examples made in front of it in training.
 
     In a training call (``training=True``) each image of the batch is, with probability ``ratio``, replaced by the
-    attack's adversarial version of it (float pixels, within ``attack.eps`` of the image, in the attack's pixel
-    range), then the original preprocessor runs on the batch as it would have. Validation and test calls pass
+    attack's adversarial version of it (float pixels in the attack's pixel range, within ``attack.eps`` of the image
+    clipped to that range: a photometric augmentation may leave it, mmdet's does not clip), then the original
+    preprocessor runs on the batch as it would have. Validation and test calls pass
     through. Which images are attacked depends on ``seed``, the training iteration (``step``, set by
     :class:`~mmequi.hooks.AdversarialTrainingHook`) and the image's path only; the attack's random start on the
     same and on the first image of what is attacked together. The attack's gradients are taken with
