@@ -305,3 +305,31 @@ def test_an_instance_segmentor_without_masks_in_its_test_pipeline_is_refused_bef
     with pytest.raises(ValueError, match=r"RetinaNet needs gt_instances in the test data: add "
                                          r"dict\(type='LoadAnnotations', with_bbox=True\)"):
         RobustTestHook(attack=attack, score=False).before_test(runner(retina))
+
+
+def test_losses_that_read_the_epoch_or_live_in_a_teacher_student_pair_are_attacked():
+    """TOOD's loss reads the training epoch from the message hub (its warm-up assigner before initial_epoch): the
+    attack's loss sees a trained model (the task-aligned assigner) and leaves the hub without an epoch, as a test run
+    has it. SoftTeacher is a teacher-student pair: the loss and the features are those of the detector it predicts
+    with (its semi_test_cfg.predict_on)."""
+    from mmdet.structures import DetDataSample
+    from mmengine.logging import MessageHub
+    from mmengine.structures import InstanceData
+
+    from mmequi.models.det_robust_model import DetectionLoss
+    sample = DetDataSample(metainfo=dict(img_shape=(64, 96), ori_shape=(64, 96), scale_factor=(1.0, 1.0)))
+    sample.gt_instances = InstanceData(bboxes=torch.tensor([[10.0, 10.0, 50.0, 40.0]]), labels=torch.tensor([3]))
+    pixels = torch.rand(1, 3, 64, 96) * 255
+    tood = build('mmdet', osp.join(MMDET_CONFIGS, 'tood', 'tood_r50_fpn_1x_coco.py'))
+    epochs = []
+    assigner = tood.bbox_head.get_targets
+    tood.bbox_head.get_targets = lambda *a, **k: (assigner(*a, **k), epochs.append(tood.bbox_head.epoch))[0]
+    assert torch.isfinite(DetectionLoss(tood, sample)(pixels)).all()
+    assert epochs and epochs[0] >= tood.bbox_head.initial_epoch
+    assert MessageHub.get_current_instance().get_info('epoch') is None
+    pair = build('mmdet', osp.join(MMDET_CONFIGS, 'soft_teacher',
+                                   'soft-teacher_faster-rcnn_r50-caffe_fpn_180k_semi-0.1-coco.py'))
+    objective = DetectionLoss(pair, sample)
+    assert objective.model is getattr(pair, pair.semi_test_cfg['predict_on']) and torch.isfinite(objective(pixels)).all()
+    features = DetRobustModel(pair, score=False).feature_fn(pixels)
+    assert features.shape[1] == 256

@@ -110,6 +110,8 @@ def run_family(row, work_dir, timeout, python=sys.executable):
     except subprocess.TimeoutExpired:
         return dict(row, status='fails', error=f'no result within {timeout} s', seconds=timeout)
     if not osp.isfile(out):
+        if done.returncode == -9:  # the kernel's out-of-memory killer
+            return dict(row, status='needs', error=needs('killed'), seconds=time.time() - start)
         last = log.strip().splitlines()[-1] if log.strip() else ''
         return dict(row, status='fails', error=f'the process ended without a result (exit {done.returncode})'
                     + (f': {last}' if last else ''), seconds=time.time() - start)
@@ -232,7 +234,9 @@ def one(codebase, config, work_dir, data_root):
     own runs again at its config's test size; one that fails without mmequi at that size too is the codebase's or
     the environment's failure, not the hook's."""
     result = attempt(codebase, config, work_dir, data_root)
-    if result['status'] != 'ok':
+    if result['status'] != 'ok' and needs(result['error']):  # a package only the attack's loss imports (PAA: sklearn)
+        result = dict(result, status='needs', error=needs(result['error']))
+    elif result['status'] != 'ok':
         plain = attempt(codebase, config, osp.join(work_dir, 'plain'), data_root, hook=False)
         if plain['status'] != 'ok':
             result = attempt(codebase, config, osp.join(work_dir, 'full'), data_root, small=False)
@@ -255,15 +259,22 @@ def detections(work_dir):
 
 
 def needs(error):
-    """What the environment lacks, read from an error raised without mmequi: a package, a CUDA-only mmcv op, the
-    precomputed proposals a Fast R-CNN reads; None for any other error."""
+    """What the environment lacks, read from an error: a package, a CUDA-only mmcv op, the precomputed proposals a
+    Fast R-CNN reads, a process group, a download, memory; None for any other error."""
     import re
     if 'implementation for device cpu not found' in error:
         return f"a GPU: mmcv's {error.split(':')[1].strip().split('_forward')[0]} op has no CPU kernel"
     package = (re.search(r"No module named '([\w.]+)'", error) or re.search(r"'(mmpretrain)\.", error)
-               or re.search(r'(\w+) is not installed', error))
+               or re.search(r'(\w+) is not installed', error) or re.search(r'pip install ([\w-]+)', error))
     if package:
         return f'the {package.group(1)} package, not installed here'
+    if 'Default process group has not been initialized' in error:
+        return 'a distributed launch: its SyncBN layers need a process group'
+    if error.startswith('URLError'):
+        return 'a download (the config loads a checkpoint from the internet)'
+    if error.startswith('killed'):
+        return f"more memory than this machine's {os.sysconf('SC_PAGE_SIZE') * os.sysconf('SC_PHYS_PAGES') >> 30} " \
+               'GiB (the process was killed)'
     if 'pip install -r requirements/optional.txt' in error:
         return "mmseg's optional packages (requirements/optional.txt), not installed here"
     if error.startswith("KeyError: 'proposals'"):
@@ -351,9 +362,12 @@ def render(records, out):
             "mmseg's and mmdet's installed `configs/`, random weights, one image of the test bed (`data/zoo`, the "
             'Cityscapes format for segmentors and the COCO format for detectors) at about 320×160, the two config '
             'lines (`custom_imports` + `RobustTestHook`), PGD for one step, the fast preset for one purifier step '
-            'and the equivariance score. A family passes (✓) when its task metric and the scores come out. Random '
-            'weights and small inputs say that the code paths run, not how robust a trained model is; the real '
-            'sizes need a GPU.\n\n'
+            'and the equivariance score. A family passes (✓) when its task metric and the scores come out. A family '
+            'that fails runs again without mmequi: a model that fails at the small image on its own runs at its '
+            "config's test size, and one that fails without mmequi at both sizes is marked `needs` (what this "
+            'machine lacks) or `✗ without mmequi too`. Random weights (the model\'s own initialisation, no '
+            'pretrained backbone) and small inputs say that the code paths run, not how robust a trained model is; '
+            'the real sizes need a GPU.\n\n'
             + ', '.join(f'{n} {s}' for s, n in counts.items()) + '\n\n' + '\n'.join(lines) + '\n')
     with open(osp.join(out, 'README.md'), 'w') as f:
         f.write(text)

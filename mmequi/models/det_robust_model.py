@@ -1,12 +1,37 @@
 """The mmdet adapter: what the attack maximises (the detector's own training loss, in eval mode, with the test
 pipeline's ground truth) and where the equivariance is measured (the neck's multi-level outputs)."""
+import contextlib
 import copy
 
 import torch
 from mmdet.registry import MODELS as DET_MODELS
+from mmengine.logging import MessageHub
 from mmengine.structures import PixelData
 
 from .robust_model import RobustModel, loss_mode, preprocess
+
+
+def predicting_detector(model):
+    """The detector whose loss and predictions a test run sees: a semi-supervised pair's (SoftTeacher: the teacher or
+    the student, as its ``semi_test_cfg.predict_on`` says), else the model itself."""
+    if not hasattr(model, 'semi_test_cfg'):
+        return model
+    return getattr(model, (model.semi_test_cfg or {}).get('predict_on', 'teacher'))
+
+
+@contextlib.contextmanager
+def trained_epoch():
+    """A loss that reads the training epoch from mmengine's message hub (TOOD's warm-up assigner before its
+    ``initial_epoch``) sees a test run's model as trained, past every warm-up; the hub is as it was after."""
+    hub = MessageHub.get_current_instance()
+    if hub.get_info('epoch') is not None:
+        yield
+        return
+    hub.update_info('epoch', 10 ** 6)
+    try:
+        yield
+    finally:
+        hub.runtime_info.pop('epoch', None)
 
 
 def segments_instances(model) -> bool:
@@ -28,6 +53,7 @@ class DetectionLoss:
     evaluation uses the same seed, so the attack is deterministic. ``model`` and ``inputs`` serve the DAG attack."""
 
     def __init__(self, model, sample, seed=0):
+        model = predicting_detector(model)
         if ('gt_instances' not in sample or 'bboxes' not in sample.gt_instances
                 or (segments_instances(model) and 'masks' not in sample.gt_instances)):
             raise ValueError(needs_annotations(model))
@@ -57,8 +83,8 @@ class DetectionLoss:
 
     def __call__(self, pixels):
         inputs, samples = self.inputs(pixels)
-        with torch.random.fork_rng(devices=[]), loss_mode(self.model):  # the same RoI sampling (and denoising
-            torch.manual_seed(self.seed)  # queries) at every step; global RNG untouched
+        with torch.random.fork_rng(devices=[]), loss_mode(self.model), trained_epoch():  # the same RoI sampling
+            torch.manual_seed(self.seed)  # (and denoising queries) at every step; global RNG untouched
             losses = self.model.loss(inputs, samples)
         # The total the detector is trained on: mmengine's own sum of its ``loss*`` entries.
         return self.model.parse_losses(losses)[0].reshape(1)
@@ -96,7 +122,7 @@ class DetRobustModel(RobustModel):
         return DetectionLoss(self.module, sample, seed=self.seed)
 
     def features(self, inputs, feature):
-        model = self.module
+        model = predicting_detector(self.module)
         if feature.split('.')[0] == 'backbone' or not getattr(model, 'with_neck', True):
             return self.select(model.backbone(inputs), feature)
         return self.select(model.extract_feat(inputs), feature)
