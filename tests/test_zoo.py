@@ -273,6 +273,11 @@ def test_a_failure_without_mmequi_is_named_by_what_the_environment_lacks():
         'the mmpretrain package, not installed here'
     assert needs('RuntimeError: skimage is not installed, please install it') == \
         'the skimage package, not installed here'
+    assert needs('AssertionError: To use VPD model, please install required packages via `pip install -r '
+                 'requirements/optional.txt`.') == \
+        "mmseg's optional packages (requirements/optional.txt), not installed here"
+    assert needs('ImportError: Please run "pip install sklearn" to install sklearn first.') == \
+        'the sklearn package, not installed here'
     assert needs("TypeError: CascadeRPNHead.__init__() missing 1 required positional argument: 'num_classes'") is None
 
 

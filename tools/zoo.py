@@ -264,6 +264,8 @@ def needs(error):
     import re
     if 'implementation for device cpu not found' in error:
         return f"a GPU: mmcv's {error.split(':')[1].strip().split('_forward')[0]} op has no CPU kernel"
+    if 'pip install -r requirements/optional.txt' in error:
+        return "mmseg's optional packages (requirements/optional.txt), not installed here"
     package = (re.search(r"No module named '([\w.]+)'", error) or re.search(r"'(mmpretrain)\.", error)
                or re.search(r'(\w+) is not installed', error) or re.search(r'pip install ([\w-]+)', error))
     if package:
@@ -275,8 +277,6 @@ def needs(error):
     if error.startswith('killed'):
         return f"more memory than this machine's {os.sysconf('SC_PAGE_SIZE') * os.sysconf('SC_PHYS_PAGES') >> 30} " \
                'GiB (the process was killed)'
-    if 'pip install -r requirements/optional.txt' in error:
-        return "mmseg's optional packages (requirements/optional.txt), not installed here"
     if error.startswith("KeyError: 'proposals'"):
         return 'precomputed proposals (a proposal file the test bed does not have)'
     return None
