@@ -221,12 +221,17 @@ def run_one(codebase, config, work_dir, data_root, hook=True, small=True):
     drop_pretrained(cfg.model)
     cfg.default_hooks.pop('visualization', None)
     runner = Runner.from_cfg(cfg)
+    init_error = None
     try:
         runner.model.init_weights()  # PyTorch's defaults alone let deep stacks (DetectoRS' RFP) overflow to NaN
     except (AttributeError, TypeError) as error:  # an init that does not run outside its codebase's training (SAN)
+        init_error = f'{type(error).__name__}: {error}'
         runner.logger.warning(f"the model's init_weights failed ({error}): PyTorch's default initialisation")
     metrics = runner.test()
-    return {k: float(v) for k, v in metrics.items()}
+    return {k: float(v) for k, v in metrics.items()}, init_error
+
+
+STAGES = ('equivariance/clean', 'equivariance/attacked', 'equivariance/purified')
 
 
 def one(codebase, config, work_dir, data_root):
@@ -285,9 +290,12 @@ def needs(error):
 def attempt(codebase, config, work_dir, data_root, hook=True, small=True):
     """One run -> {'status': 'ok' | 'refused' | 'fails', 'metrics' | 'error', 'raised_at', 'trace'}."""
     try:
-        metrics = run_one(codebase, config, work_dir, data_root, hook, small)
+        metrics, init_error = run_one(codebase, config, work_dir, data_root, hook, small)
         task = [k for k in metrics if k in ('mIoU', 'coco/bbox_mAP')]
-        scores = [k for k in metrics if k.startswith('equivariance/') and metrics[k] == metrics[k]] or not hook
+        scores = all(metrics.get(k, float('nan')) == metrics.get(k) for k in STAGES) or not hook  # present, not NaN
+        if hook and init_error and all(k in metrics for k in STAGES) and not scores:
+            return dict(status='upstream', metrics=metrics, error=f"NaN at random weights: the model's init_weights "
+                        f'fails in its codebase ({init_error}), and PyTorch\'s default initialisation computes NaN')
         if task and scores:
             return dict(status='ok', metrics=metrics)
         if scores and hook and codebase == 'mmdet' and not any(detections(work_dir)):
