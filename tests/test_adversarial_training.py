@@ -1,7 +1,6 @@
 """Adversarial training (mmequi/training, AdversarialTrainingHook): the examples it trains on, what the attack may
 and may not touch, one short training run, and a distributed run against one process."""
 import copy
-import os
 import socket
 
 import pytest
@@ -162,24 +161,27 @@ def test_a_short_adversarial_training_run_lowers_the_robust_loss(train_items, tm
     assert after < 0.8 * before, (before, after)
 
 
-def ddp_worker(rank, port, items, out):
-    """One rank of a 2-process run: its image of each pair, MMDistributedDataParallel, the same steps."""
+def train_worker(rank, world, port, items, out):
+    """One process of the comparison, one thread: with world 2 a rank of a gloo group training its image of each
+    pair under MMDistributedDataParallel; with world 1 one process training both. Rank 0 saves the weights."""
     import torch.distributed as dist
     from mmengine.model import MMDistributedDataParallel
     torch.set_num_threads(1)
-    dist.init_process_group('gloo', init_method=f'tcp://127.0.0.1:{port}', rank=rank, world_size=2)
+    if world > 1:
+        dist.init_process_group('gloo', init_method=f'tcp://127.0.0.1:{port}', rank=rank, world_size=world)
     try:
         model, optim = deterministic_model()
-        ddp = MMDistributedDataParallel(module=model)
+        trained = MMDistributedDataParallel(module=model) if world > 1 else model
         maker = AdversarialPreprocessor(model.data_preprocessor, model, SMOOTH)
         model.data_preprocessor = maker
         for step in range(2):
             maker.step = step
-            ddp.train_step(batch(items[rank::2]), optim)
+            trained.train_step(batch(items[rank::world]), optim)
         if rank == 0:
             torch.save(model.state_dict(), out)
     finally:
-        dist.destroy_process_group()
+        if world > 1:
+            dist.destroy_process_group()
 
 
 def deterministic_model():
@@ -205,24 +207,16 @@ def test_two_processes_train_like_one(train_items, tmp_path):
     with socket.socket() as s:
         s.bind(('127.0.0.1', 0))
         port = s.getsockname()[1]
-    out = str(tmp_path / 'ddp.pth')
-    mp.start_processes(ddp_worker, args=(port, items, out), nprocs=2, start_method='fork')
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    model, optim = deterministic_model()
-    start = {k: v.clone() for k, v in model.state_dict().items()}
-    maker = AdversarialPreprocessor(model.data_preprocessor, model, SMOOTH)
-    model.data_preprocessor = maker
-    for step in range(2):
-        maker.step = step
-        model.train_step(batch(items), optim)
-    torch.set_num_threads(threads)
-    distributed = torch.load(out, weights_only=True)
+    runs = {}
+    for world in (2, 1):  # each in processes of its own: the test process's threads and state are left alone
+        runs[world] = str(tmp_path / f'world{world}.pth')
+        mp.start_processes(train_worker, args=(world, port, items, runs[world]), nprocs=world, start_method='fork')
+    start = deterministic_model()[0].state_dict()
+    distributed, single = (torch.load(runs[world], weights_only=True) for world in (2, 1))
     weights = [k for k, v in start.items() if v.is_floating_point() and 'running' not in k]
-    moved = max(float((model.state_dict()[k] - start[k]).abs().max()) for k in weights)
-    gap = max(float((model.state_dict()[k] - distributed[k]).abs().max()) for k in weights)
+    moved = max(float((single[k] - start[k]).abs().max()) for k in weights)
+    gap = max(float((single[k] - distributed[k]).abs().max()) for k in weights)
     assert moved > 1e-3 and gap < 1e-5, (moved, gap)
-    os.remove(out)
 
 
 def test_a_detector_trains_on_its_examples_of_several_sizes(tmp_path):

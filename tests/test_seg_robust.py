@@ -225,20 +225,21 @@ def test_hook_refuses_an_attack_on_a_test_pipeline_without_annotations(segmentor
     naming the step to add, before the first image; the same pipeline with the step, or without an attack, runs."""
     from types import SimpleNamespace
 
-    from mmengine.dataset import Compose
+    from mmcv.transforms import LoadImageFromFile
     from mmengine.logging import MMLogger
+    from mmseg.datasets.transforms import LoadAnnotations, PackSegInputs
 
     from mmequi.hooks import RobustTestHook
 
     def runner(*steps):
-        pipeline = Compose([dict(type='mmseg.LoadImageFromFile'), *steps, dict(type='mmseg.PackSegInputs')])
+        pipeline = SimpleNamespace(transforms=[LoadImageFromFile(), *steps, PackSegInputs()])  # a Compose's list
         loop = SimpleNamespace(evaluator=SimpleNamespace(metrics=[]),
                                dataloader=SimpleNamespace(dataset=SimpleNamespace(pipeline=pipeline)))
         return SimpleNamespace(model=segmentor, test_loop=loop, logger=MMLogger.get_instance('test_no_annotations'))
     with pytest.raises(ValueError, match=r"needs gt_sem_seg in the test data: add dict\(type='LoadAnnotations'\)"):
         RobustTestHook(attack=FAST_ATTACK, defense=FAST_DEFENSE).before_test(runner())
     assert isinstance(runner().model, type(segmentor))
-    for hook, with_steps in ((RobustTestHook(attack=FAST_ATTACK), (dict(type='mmseg.LoadAnnotations'), )),
+    for hook, with_steps in ((RobustTestHook(attack=FAST_ATTACK), (LoadAnnotations(), )),
                              (RobustTestHook(defense=FAST_DEFENSE), ())):
         ran = runner(*with_steps)
         hook.before_test(ran)

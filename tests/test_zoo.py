@@ -287,23 +287,24 @@ def test_an_instance_segmentor_without_masks_in_its_test_pipeline_is_refused_bef
     boxes only."""
     from types import SimpleNamespace
 
-    from mmengine.dataset import Compose
+    from mmcv.transforms import LoadImageFromFile
+    from mmdet.datasets.transforms import LoadAnnotations, PackDetInputs
     from mmengine.logging import MMLogger
 
     from mmequi.hooks import RobustTestHook
 
     def runner(model, *steps):
-        pipeline = Compose([dict(type='mmdet.LoadImageFromFile'), *steps, dict(type='mmdet.PackDetInputs')])
+        pipeline = SimpleNamespace(transforms=[LoadImageFromFile(), *steps, PackDetInputs()])  # a Compose's list
         loop = SimpleNamespace(evaluator=SimpleNamespace(metrics=[]),
                                dataloader=SimpleNamespace(dataset=SimpleNamespace(pipeline=pipeline)))
         return SimpleNamespace(model=model, test_loop=loop, logger=MMLogger.get_instance('test_masks'))
     attack = dict(type='PGD', eps=4, step_size=1, steps=1)
     mask_rcnn = build('mmdet', osp.join(MMDET_CONFIGS, 'mask_rcnn', 'mask-rcnn_r50_fpn_1x_coco.py'))
-    for steps in ((), (dict(type='mmdet.LoadAnnotations', with_bbox=True), )):
+    for steps in ((), (LoadAnnotations(with_bbox=True), )):
         with pytest.raises(ValueError, match=r"MaskRCNN needs gt_instances with masks .* with_bbox=True, "
                                              r"with_mask=True\)"):
             RobustTestHook(attack=attack, score=False).before_test(runner(mask_rcnn, *steps))
-    wrapped = runner(mask_rcnn, dict(type='mmdet.LoadAnnotations', with_bbox=True, with_mask=True))
+    wrapped = runner(mask_rcnn, LoadAnnotations(with_bbox=True, with_mask=True))
     RobustTestHook(attack=attack, score=False).before_test(wrapped)
     assert isinstance(wrapped.model, DetRobustModel)
     retina = build('mmdet', osp.join(MMDET_CONFIGS, 'retinanet', 'retinanet_r18_fpn_1x_coco.py'))
