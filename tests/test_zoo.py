@@ -140,8 +140,14 @@ def test_detr_style_losses_get_what_they_need_in_eval_numbers():
     from mmengine.structures import InstanceData
 
     from mmequi.models.det_robust_model import DetectionLoss
+    from tools.zoo import drop_pretrained
     torch.manual_seed(0)
-    model = build('mmdet', osp.join(MMDET_CONFIGS, 'deformable_detr', 'deformable-detr_r50_16xb2-50e_coco.py'))
+    cfg = Config.fromfile(osp.join(MMDET_CONFIGS, 'deformable_detr', 'deformable-detr_r50_16xb2-50e_coco.py')).model
+    drop_pretrained(cfg)
+    with DefaultScope.overwrite_default_scope('mmdet'):
+        model = __import__('mmdet.registry', fromlist=['MODELS']).MODELS.build(cfg)
+    model.init_weights()  # its level embeddings are torch.Tensor(...) until then: whatever the memory held
+    model.eval()
     sample = DetDataSample(metainfo=dict(img_shape=(64, 96), ori_shape=(64, 96), scale_factor=(1.0, 1.0)))
     sample.gt_instances = InstanceData(bboxes=torch.tensor([[10.0, 10.0, 50.0, 40.0]]), labels=torch.tensor([3]))
     flags = {m: m.training for m in model.modules()}
