@@ -101,6 +101,8 @@ def test_a_ratio_chooses_that_share_of_images_and_validation_passes_through(trai
     adv = half.adversarial(data['inputs'], data['data_samples'])
     changed = [not torch.equal(a, i.float()) for a, i in zip(adv, data['inputs'])]
     assert 0 < sum(changed) < len(changed) and half.share == sum(changed) / len(changed)
+    none = AdversarialPreprocessor(model.data_preprocessor, model, PGD, ratio=1e-9)  # a batch with no image chosen
+    assert none.adversarial(data['inputs'], data['data_samples']) == data['inputs'] and none.share == 0
     full = batch([item for item in train_items if tuple(item['inputs'].shape[-2:]) == (128, 256)])
     assert torch.equal(half(dict(full), False)['inputs'], model.data_preprocessor(dict(full), False)['inputs'])
     with pytest.raises(ValueError, match=r'in \[0, 1\]'):

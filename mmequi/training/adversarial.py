@@ -127,7 +127,7 @@ class AdversarialPreprocessor(nn.Module):
                   if torch.rand((), generator=torch.Generator().manual_seed(seed)).item() < self.ratio]
         self.share = len(chosen) / max(len(samples), 1)
         out = list(inputs)
-        groups = [chosen] if sums_the_objective(self.attack) else [[i] for i in chosen]
+        groups = ([chosen] if chosen else []) if sums_the_objective(self.attack) else [[i] for i in chosen]
         for group in groups:
             pixels, valid, sizes = padded([inputs[i] for i in group], device)
             seed = seeds[group[0]]
