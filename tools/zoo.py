@@ -235,24 +235,33 @@ STAGES = ('equivariance/clean', 'equivariance/attacked', 'equivariance/purified'
 
 
 def one(codebase, config, work_dir, data_root):
+    """Write the family's record (:func:`outcome`) to ``<work_dir>/result.json``."""
+    result = outcome(codebase, config, work_dir, data_root)  # its runs make the directory
+    with open(osp.join(work_dir, 'result.json'), 'w') as f:
+        json.dump(result, f, indent=2)
+
+
+def outcome(codebase, config, work_dir, data_root):
     """The family's record. A failure is checked without mmequi: a model that fails at the zoo's small input on its
     own runs again at its config's test size; one that fails without mmequi at that size too is the codebase's or
     the environment's failure, not the hook's."""
-    result = attempt(codebase, config, work_dir, data_root)
-    if result['status'] != 'ok' and needs(result['error']):  # a package only the attack's loss imports (PAA: sklearn)
-        result = dict(result, status='needs', error=needs(result['error']))
-    elif result['status'] != 'ok':
-        plain = attempt(codebase, config, osp.join(work_dir, 'plain'), data_root, hook=False)
-        if plain['status'] != 'ok':
-            result = attempt(codebase, config, osp.join(work_dir, 'full'), data_root, small=False)
-            result['input'] = 'config test size'
-            if result['status'] != 'ok':
-                plain = attempt(codebase, config, osp.join(work_dir, 'plain-full'), data_root, hook=False, small=False)
-                if plain['status'] != 'ok':
-                    result = dict(plain, status=needs(plain['error']) and 'needs' or 'upstream', input='both sizes',
-                                  error=needs(plain['error']) or plain['error'])
-    with open(osp.join(work_dir, 'result.json'), 'w') as f:
-        json.dump(result, f, indent=2)
+    hooked = attempt(codebase, config, work_dir, data_root)
+    if hooked['status'] == 'ok':
+        return hooked
+    need = needs(hooked['error'])
+    if need:  # a package only the attack's loss imports (PAA: sklearn)
+        return dict(hooked, status='needs', error=need)
+    if attempt(codebase, config, osp.join(work_dir, 'plain'), data_root, hook=False)['status'] == 'ok':
+        return hooked
+    hooked = dict(attempt(codebase, config, osp.join(work_dir, 'full'), data_root, small=False),
+                  input='config test size')
+    if hooked['status'] == 'ok':
+        return hooked
+    plain = attempt(codebase, config, osp.join(work_dir, 'plain-full'), data_root, hook=False, small=False)
+    if plain['status'] == 'ok':
+        return hooked
+    need = needs(plain['error'])
+    return dict(plain, status='needs' if need else 'upstream', input='both sizes', error=need or plain['error'])
 
 
 def detections(work_dir):
@@ -308,7 +317,7 @@ def attempt(codebase, config, work_dir, data_root, hook=True, small=True):
         where = frames[-1]
         ours = osp.join('mmequi', '') in where.filename and 'site-packages' not in where.filename
         first_line = f'{type(error).__name__}: {str(error).splitlines()[0] if str(error) else ""}'
-        mmequi_frames = [f for f in frames if osp.join('mmequi', '') in f.filename]
+        mmequi_frames = [f for f in frames[:-8] if osp.join('mmequi', '') in f.filename]  # above the last 8
         return dict(status='refused' if ours and isinstance(error, ValueError) else 'fails', error=first_line,
                     raised_at=f'{shorten(where.filename)}:{where.lineno}',
                     trace=[f'{shorten(f.filename)}:{f.lineno} {f.name}' for f in mmequi_frames[-4:] + frames[-8:]])

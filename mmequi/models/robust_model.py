@@ -54,6 +54,11 @@ class PassCounter:
         return self.feature_fn(pixels)
 
 
+def keyed_seed(base: int, key) -> int:
+    """A seed from ``base`` and an image's key (its path, id or index): stable across runs and processes."""
+    return (base + zlib.crc32(str(key).encode())) % (2 ** 63)
+
+
 @contextlib.contextmanager
 def flags_restored(module: nn.Module):
     """Every submodule's training flag as it was before the block, whatever the block sets (by ``train()``/``eval()``
@@ -214,7 +219,7 @@ class RobustModel(BaseModel):
         key = self.relative_path(sample)
         if key is None:
             key = sample.metainfo.get('img_id', index)
-        return (self.seed * 1_000_003 + zlib.crc32(str(key).encode())) % (2 ** 63)
+        return keyed_seed(self.seed * 1_000_003, key)
 
     def relative_path(self, sample):
         """The image's path relative to ``data_root`` (as the dataset gives it without one; None without a path)."""

@@ -6,7 +6,6 @@ The attack is one of mmequi's test-time attacks (same pixel units, ε on 0–255
 pads after the attack, so padding is never perturbed); it maximises the model's own training loss.
 """
 import copy
-import zlib
 from typing import Optional, Union
 
 import torch
@@ -14,7 +13,7 @@ import torch.nn as nn
 
 from mmequi.attacks import Attack
 from mmequi.loop import ProjectedGradient
-from mmequi.models.robust_model import build_component, loss_mode
+from mmequi.models.robust_model import build_component, keyed_seed, loss_mode
 from mmequi.registry import ATTACKS
 
 
@@ -114,7 +113,7 @@ class AdversarialPreprocessor(nn.Module):
 
     def image_seed(self, sample, index: int) -> int:
         key = sample.metainfo.get('img_path', sample.metainfo.get('img_id', index))
-        return (self.seed * 1_000_003 + self.step * 7_919 + zlib.crc32(str(key).encode())) % (2 ** 63)
+        return keyed_seed(self.seed * 1_000_003 + self.step * 7_919, key)
 
     def adversarial(self, inputs, samples):
         """The batch's images (a list of C×H×W, or a B×C×H×W tensor) with the chosen ones made adversarial: together
