@@ -132,7 +132,7 @@ def test_one_source_rule():
 
 
 @pytest.mark.parametrize('name, kind', [('equivariance_flip', 'HFlip'), ('equivariance_fast', 'Resize'),
-                                        ('tta', None)])
+                                        ('tta', None), ('equivariance_flip_tta', 'HFlip')])
 def test_shipped_presets_build_what_they_say(name, kind):
     from mmequi.apis.config import load_component
     from mmequi.registry import DEFENSES, build
@@ -142,6 +142,8 @@ def test_shipped_presets_build_what_they_say(name, kind):
     else:  # the fast budget: one view, T = 5, ε_v = 6
         assert [type(t).__name__ for t in defense.objective.transforms] == [kind]
         assert (defense.steps, defense.eps, defense.objective.max_view_area) == (5, 6.0, 1.0)
+    if name.endswith('_tta'):  # the flip preset, then the model's own TTA
+        assert type(defense.purifier).__name__ == 'EquivariancePurifier' and defense.tta.scales == (1.0, 1.5)
 
 
 def test_shipped_configs_resolve_by_package_name():

@@ -9,7 +9,7 @@ import torch.nn.functional as F
 from mmseg.models.segmentors import SegTTAModel
 
 import mmequi  # noqa: F401
-from mmequi.defenses import FlipScaleTTA
+from mmequi.defenses import FlipScaleTTA, PurifiedTTA
 from mmequi.models import DetRobustModel, PixelCrossEntropy, SegRobustModel
 from mmequi.models.robust_model import preprocess
 
@@ -110,3 +110,68 @@ def test_a_detector_refuses_a_merge_of_predictions(demo_detector):
     detector, _ = demo_detector
     with pytest.raises(ValueError, match='merges the predictions of several views.*DetRobustModel cannot'):
         DetRobustModel(detector, defense=dict(type='FlipScaleTTA'))
+
+
+FLIP = dict(type='EquivariancePurifier', transforms=[dict(type='HFlip')], steps=5, max_view_area=1.0, eps=6,
+            step_size=255, norm='linf', random_start=True, noise=True)
+PURIFIED_TTA = dict(type='PurifiedTTA', purifier=FLIP, tta=dict(type='FlipScaleTTA', scales=(1.0, 1.5), flip=True))
+
+
+def test_purified_tta_purifies_as_its_purifier_then_predicts_through_the_merge(demo_segmentor):
+    """The purified image is the purifier's own (same draws), within ε_v and the pixel range; the prediction is the
+    TTA merge of that image, which is neither the purifier's plain prediction nor TTA on the unpurified image."""
+    data = batch(1, 32, 64)
+    image, sample = data['inputs'][0], data['data_samples'][0]
+    both = SegRobustModel(demo_segmentor, defense=PURIFIED_TTA, score=False)
+    flip = SegRobustModel(demo_segmentor, defense=FLIP, score=False)
+    tta = SegRobustModel(demo_segmentor, defense=PURIFIED_TTA['tta'], score=False)
+    seed, pixels = both.image_seed(sample, 0), image.float().unsqueeze(0)
+    purified = both.defense.purify(pixels, both.defense_feature_fn, both.generator(seed, 2))
+    assert torch.equal(purified, flip.defense.purify(pixels, flip.defense_feature_fn, flip.generator(seed, 2)))
+    assert 5.5 < (purified - pixels).abs().max() <= 6 and purified.min() >= 0 and purified.max() <= 255
+    with torch.no_grad():
+        ours = both.test_step(copy.deepcopy(data))[0].pred_sem_seg.data
+        expected = tta.predict_pixels(purified, sample).pred_sem_seg.data
+        unmerged = flip.test_step(copy.deepcopy(data))[0].pred_sem_seg.data
+        unpurified = tta.test_step(copy.deepcopy(data))[0].pred_sem_seg.data
+    assert torch.equal(ours, expected)
+    assert not torch.equal(ours, unmerged) and not torch.equal(ours, unpurified)
+
+
+def test_purified_tta_counts_the_purifier_and_the_merge(demo_segmentor):
+    model = SegRobustModel(demo_segmentor, defense=PURIFIED_TTA, score=False)
+    with torch.no_grad():
+        result = model.test_step(batch(1, 32, 64))[0]
+    # T = 5 steps of the image and its flip view: 10 forward + backward; the merge: 5.5 forwards beyond the prediction's
+    assert result.robust_passes == {'forward': 5.5, 'forward_backward': 10.0}
+
+
+def test_an_adaptive_attack_on_purified_tta_purifies_and_goes_through_the_merge(demo_segmentor, monkeypatch):
+    image, sample = (x[0] for x in batch(1, 32, 64).values())
+    pixels = image.float().unsqueeze(0)
+    model = SegRobustModel(demo_segmentor, attack=BPDA_APGD, defense=PURIFIED_TTA, score=False)
+    with torch.no_grad():
+        merged = PixelCrossEntropy(demo_segmentor, sample, model.defense.tta)(pixels)
+        assert torch.allclose(model.task_objective(sample)(pixels), merged, atol=1e-6)
+    calls = []
+    purify = model.defense.purifier.purify
+    monkeypatch.setattr(model.defense.purifier, 'purify', lambda *a, **k: calls.append(1) or purify(*a, **k))
+    model.attacked(pixels, sample, model.image_seed(sample, 0), {})
+    assert len(calls) >= BPDA_APGD['steps']  # every step's forward purifies (BPDA), with the purifier's draws
+    scored = SegRobustModel(demo_segmentor, defense=PURIFIED_TTA)
+    assert repr(scored.scorer.objective.transforms) == '[HFlip()]'  # the score uses the purifier's flip view
+
+
+@pytest.mark.parametrize('purifier, tta, message', [
+    (dict(type='FlipScaleTTA'), dict(type='FlipScaleTTA'), 'purifier must change pixels'),
+    (FLIP, FLIP, 'tta must be a FlipScaleTTA'),
+])
+def test_purified_tta_names_a_wrong_part(purifier, tta, message):
+    with pytest.raises(ValueError, match=message):
+        PurifiedTTA(purifier=purifier, tta=tta)
+
+
+def test_a_detector_refuses_purified_tta(demo_detector):
+    detector, _ = demo_detector
+    with pytest.raises(ValueError, match='merges the predictions of several views.*DetRobustModel cannot'):
+        DetRobustModel(detector, defense=PURIFIED_TTA)

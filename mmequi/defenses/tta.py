@@ -1,10 +1,10 @@
 """The equal-cost baseline users ask about first: the model's own test-time augmentation as a defense."""
-from typing import Callable, Sequence
+from typing import Callable, Sequence, Union
 
 import torch
 import torch.nn.functional as F
 
-from mmequi.registry import DEFENSES
+from mmequi.registry import DEFENSES, build
 
 from .base import Defense
 
@@ -61,3 +61,54 @@ class FlipScaleTTA(Defense):
 
     def __repr__(self):
         return f'{type(self).__name__}(scales={self.scales}, flip={self.flip})'
+
+
+@DEFENSES.register_module()
+class PurifiedTTA(Defense):
+    """A purifier, then the model's own test-time augmentation: the input is purified by ``purifier`` (its bounds,
+    steps and draws), and the prediction on the purified input is merged over ``tta``'s views. The merge gives back
+    clean accuracy that the purifier's correction costs (docs/benchmark/clean-price); an adaptive attack goes through
+    both (BPDA over the purifier, the exact gradient through the merge).
+
+    Args:
+        purifier: config or instance of a pixel-changing defense (e.g. ``dict(type='EquivariancePurifier', ...)``).
+        tta: config or instance of :class:`FlipScaleTTA`.
+
+    Cost: the purifier's passes, plus ``forward_passes`` forwards for the merged prediction.
+
+    Example::
+
+        >>> defense = PurifiedTTA(purifier=dict(type='EquivariancePurifier', transforms=[dict(type='HFlip')], steps=5),
+        ...                       tta=dict(type='FlipScaleTTA', scales=(1.0, 1.5)))
+    """
+    merges_predictions = True
+
+    def __init__(self, purifier: Union[dict, Defense], tta: Union[dict, FlipScaleTTA] = dict(type='FlipScaleTTA')):
+        purifier, tta = (part if isinstance(part, Defense) else build(DEFENSES, part, name)
+                         for part, name in ((purifier, 'purifier'), (tta, 'tta')))
+        if getattr(purifier, 'merges_predictions', False):
+            raise ValueError(f'purifier must change pixels, not merge predictions: got {purifier!r}')
+        if not isinstance(tta, FlipScaleTTA):
+            raise ValueError(f'tta must be a FlipScaleTTA, got {tta!r}')
+        super().__init__(None, eps=purifier.eps, steps=purifier.steps, step_size=purifier.step_size,
+                         norm=purifier.norm, random_start=purifier.random_start, pixel_range=purifier.pixel_range)
+        self.purifier, self.tta = purifier, tta
+        # what adaptive attacks and the score read off a defense: the purifier's objective, gate and feature
+        self.objective = purifier.objective
+        self.gate, self.feature = getattr(purifier, 'gate', None), purifier.feature
+
+    @property
+    def forward_passes(self) -> float:
+        return self.tta.forward_passes
+
+    def merge(self, infer, inputs):
+        return self.tta.merge(infer, inputs)
+
+    def purify(self, images, feature_fn=None, generator=None, valid_mask=None):
+        return self.purifier.purify(images, feature_fn, generator, valid_mask)
+
+    def purify_unrolled(self, images, feature_fn=None, generator=None):
+        return self.purifier.purify_unrolled(images, feature_fn, generator)
+
+    def __repr__(self):
+        return f'{type(self).__name__}(purifier={self.purifier!r}, tta={self.tta!r})'
