@@ -250,6 +250,26 @@ def test_robustness_report_nproc_runs_each_cell_with_torchrun(tmp_path, monkeypa
     assert command[-2:] == ['--cfg-options', 'test_dataloader.dataset.indices=4']
 
 
+def test_demo_gives_each_task_its_shipped_preset():
+    """make demo runs the segmentors with the flip view + their own TTA merge and the detector with the flip view
+    alone (a detector refuses a merge of predictions), each built from its shipped config."""
+    from argparse import Namespace
+
+    from mmequi.apis.config import load_component
+    from mmequi.registry import DEFENSES, build
+    from tools import demo
+    cells = demo.plan(Namespace(models=None, num_images=None, no_reference=True))
+    presets = {}
+    for cell in cells:
+        if cell[6] != 'none':
+            presets.setdefault(cell[0], set()).add(cell[6])
+    assert presets == {'Cityscapes-format FCN-R18': {'equivariance_flip_tta'},
+                       'VOC-format FCN-R18': {'equivariance_flip_tta'},
+                       'COCO-format Faster R-CNN R18': {'equivariance_flip'}}
+    detector_preset = build(DEFENSES, load_component('defense', demo.DET_DEFENSE), 'defense')
+    assert not getattr(detector_preset, 'merges_predictions', False)
+
+
 def test_demo_report_links_the_robustness_report(tmp_path, repo_root, monkeypatch):
     """The demo's report.md links the committed robustness report (the link must resolve from where it is written)."""
     from tools import demo

@@ -67,8 +67,8 @@ class FlipScaleTTA(Defense):
 class PurifiedTTA(Defense):
     """A purifier, then the model's own test-time augmentation: the input is purified by ``purifier`` (its bounds,
     steps and draws), and the prediction on the purified input is merged over ``tta``'s views. The merge gives back
-    clean accuracy that the purifier's correction costs (docs/benchmark/clean-price); an adaptive attack goes through
-    both (BPDA over the purifier, the exact gradient through the merge).
+    clean accuracy that the purifier's correction costs (docs/method.md, "Purification, then the model's own
+    merge"); an adaptive attack goes through both (BPDA over the purifier, the exact gradient through the merge).
 
     Args:
         purifier: config or instance of a pixel-changing defense (e.g. ``dict(type='EquivariancePurifier', ...)``).
