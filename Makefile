@@ -4,7 +4,7 @@ PIP := $(PYTHON) -m pip
 PYTEST_ARGS ?=
 DEMO_ARGS ?=
 
-.PHONY: install deps data demo headline report benchmark zoo test break-check clean
+.PHONY: install deps data demo headline report benchmark benchmark-val zoo test break-check clean
 
 # Installs only when something is missing (tools/check_env.py decides; a no-op takes a second).
 install:
@@ -53,6 +53,16 @@ HEADLINE_DEFENSES := none equivariance_fast invariance_fast $(ROTATION_FAST) ran
 NPROC ?= 1
 COCO_ATTACKS := none pgd_linf_eps4_50steps apgd_linf_eps4_50steps equivariance_aware_pgd_linf_eps4_50steps \
 	bpda_apgd_eot1_linf_eps4_50steps bpda_apgd_eot4_linf_eps4_50steps
+# The adversarially fine-tuned demo FCN (issue #26) on the same 20 images: alone, with the fast preset, the reference
+# (transferred attacks only: its adaptive cells are hours per cell here) and the segmentors' shipped preset.
+ADV := configs/demo/fcn_r18-d8_synthetic-cityscapes_adv-pgd-eps4.py checkpoints/fcn_r18-d8_synthetic-cityscapes_adv-pgd-eps4.pth
+ADV_ATTACKS := none pgd_linf_eps4_50steps apgd_linf_eps4_50steps sea_linf_eps4_100steps \
+	equivariance_aware_pgd_linf_eps4_50steps bpda_apgd_eot1_linf_eps4_50steps sea_bpda_eot1_linf_eps4_25steps \
+	bpda_apgd_eot4_linf_eps4_50steps
+ADV_SKIP := $(foreach a,equivariance_aware_pgd_linf_eps4_50steps bpda_apgd_eot1_linf_eps4_50steps \
+	sea_bpda_eot1_linf_eps4_25steps bpda_apgd_eot4_linf_eps4_50steps,$(a):equivariance) \
+	$(foreach a,equivariance_aware_pgd_linf_eps4_50steps bpda_apgd_eot1_linf_eps4_50steps \
+	sea_bpda_eot1_linf_eps4_25steps,$(a):equivariance_flip_tta)
 headline: data
 	$(REPORT) --work-dir work_dirs/report/cityscapes-headline-20 --num-images 20 --attacks $(HEADLINE_ATTACKS) \
 		--defenses $(HEADLINE_DEFENSES) --skip equivariance_aware_pgd_linf_eps4_50steps:random_noise --shard-images 4 \
@@ -69,9 +79,22 @@ headline: data
 		sea_bpda_eot1_linf_eps4_25steps --defenses none tta --sweep-attack bpda_apgd_eot1_linf_eps4_50steps \
 		--sweep-defense tta --sweep-defenses tta --attack-steps 100 200 400 \
 		--convergence-attacks bpda_apgd_eot1_linf_eps4_50steps --shard-images 4 --nproc $(NPROC)
+	$(REPORT) --work-dir work_dirs/report/cityscapes-flip-tta-20 --num-images 20 --attacks none pgd_linf_eps4_50steps \
+		bpda_apgd_eot1_linf_eps4_50steps bpda_apgd_eot4_linf_eps4_50steps sea_linf_eps4_100steps \
+		equivariance_aware_pgd_linf_eps4_50steps sea_bpda_eot1_linf_eps4_25steps --defenses none equivariance_flip_tta \
+		--shard-images 4 --sweep-attack bpda_apgd_eot1_linf_eps4_50steps --sweep-defense equivariance_flip_tta \
+		--sweep-defenses equivariance_flip_tta --attack-steps 100 200 400 \
+		--convergence-attacks bpda_apgd_eot4_linf_eps4_50steps --nproc $(NPROC)
+	$(PYTHON) tools/robustness_report.py $(ADV) --work-dir work_dirs/report/cityscapes-adv-headline-20 --num-images 20 \
+		--attacks $(ADV_ATTACKS) --defenses none equivariance_fast equivariance equivariance_flip_tta \
+		--skip $(ADV_SKIP) --shard-images 4 --sweep-attack bpda_apgd_eot1_linf_eps4_50steps \
+		--sweep-defense equivariance_fast --sweep-defenses equivariance_fast --eps 32 --attack-steps 100 200 \
+		--convergence-attacks bpda_apgd_eot4_linf_eps4_50steps --nproc $(NPROC)
 	$(call publish,cityscapes-headline-20)
 	$(call publish,coco-headline-20)
 	$(call publish,cityscapes-tta-20)
+	$(call publish,cityscapes-flip-tta-20)
+	$(call publish,cityscapes-adv-headline-20)
 
 # The model-zoo support matrix (docs/zoo/README.md): one config of every family of mmseg's and mmdet's installed
 # configs, random weights, one small test-bed image, through the two config lines. About 1.5 h on 2 cores; resumable
@@ -107,6 +130,21 @@ benchmark: data
 	for part in cityscapes cityscapes-bpda-10 coco voc memory-fcn-1024x2048; do mkdir -p docs/benchmark/$$part && \
 		cp work_dirs/benchmark/$$part/*.md work_dirs/benchmark/$$part/*.csv work_dirs/benchmark/$$part/*.png \
 		docs/benchmark/$$part/ 2>/dev/null || true; done
+
+# The presets on all three axes (clean, PGD, the adaptive proxy through each: BPDA + APGD, 2 draws per step, 20
+# steps) on the val splits, the reference beside them (docs/benchmark/clean-price/README.md, issue #22). Hours here;
+# resumable cell by cell. Each part's cells and per-image records land in docs/benchmark/clean-price/val-<model>/.
+PROXY := 'bpda_apgd_eot4_linf_eps4_50steps:eot=2,steps=20'
+benchmark-val: data
+	$(BENCH) $(DEMO_CS) --work-dir work_dirs/benchmark/val-cityscapes --settings equivariance equivariance_fast \
+		equivariance_flip equivariance_flip_tta tta --reference equivariance --no-adaptive equivariance --adaptive $(PROXY)
+	$(BENCH) $(DEMO_VOC) --work-dir work_dirs/benchmark/val-voc --settings equivariance equivariance_flip_tta \
+		equivariance_flip tta equivariance_fast --reference equivariance --no-adaptive equivariance equivariance_fast \
+		--adaptive $(PROXY)
+	$(BENCH) $(DEMO_COCO) --work-dir work_dirs/benchmark/val-coco --settings equivariance equivariance_flip \
+		equivariance_fast --reference equivariance --no-adaptive equivariance --adaptive $(PROXY)
+	for part in val-cityscapes val-voc val-coco; do $(PYTHON) tools/misc/publish_cells.py work_dirs/benchmark/$$part \
+		docs/benchmark/clean-price/$$part; done
 
 test: install
 	$(PYTHON) -m pytest tests $(PYTEST_ARGS)

@@ -472,3 +472,31 @@ def test_committed_reports_regenerate_from_their_cells(tmp_path, repo_root, part
     robustness_report.main(argv)
     assert (work_dir / 'report.md').read_text() == (source / 'report.md').read_text()
     assert (work_dir / 'cells.csv').read_text() == (source / 'cells.csv').read_text()
+
+
+def test_publish_cells_round_trip_resumes_the_same_cells(tmp_path):
+    """tools/misc/publish_cells.py: a work dir's cells published (records with their per-image rows inline) and
+    restored into a fresh work dir are the same finished cells, per-image records included; a cell the work dir
+    already has is kept."""
+    from tools.misc.publish_cells import publish, restore
+    work, docs, again = tmp_path / 'work', tmp_path / 'docs', tmp_path / 'again'
+    rows = [{'img_path': f'a/{i}.png', 'metrics': {'mIoU': float(i)}} for i in range(3)]
+    for name, value in (('none__none__1', 70.0), ('pgd__equivariance__2', 60.0)):
+        (work / 'cells' / name / 'run').mkdir(parents=True)
+        (work / 'cells' / name / 'run' / 'per_image.jsonl').write_text(
+            ''.join(json.dumps(dict(r, cell=name)) + '\n' for r in rows))
+        (work / 'cells' / name / 'cell.json').write_text(json.dumps(
+            {'metrics': {'mIoU': value}, 'per_image': f'cells/{name}/run/per_image.jsonl'}))
+    (work / 'benchmark.md').write_text('table')
+    publish(str(work), str(docs))
+    assert (docs / 'benchmark.md').read_text() == 'table'
+    (again / 'cells' / 'none__none__1').mkdir(parents=True)
+    (again / 'cells' / 'none__none__1' / 'cell.json').write_text(json.dumps({'metrics': {'mIoU': 1.0}}))
+    restore(str(again), str(docs))
+    kept = json.loads((again / 'cells' / 'none__none__1' / 'cell.json').read_text())
+    assert kept == {'metrics': {'mIoU': 1.0}}
+    name = 'pgd__equivariance__2'
+    assert json.loads((again / 'cells' / name / 'cell.json').read_text()) == json.loads(
+        (work / 'cells' / name / 'cell.json').read_text())
+    assert (again / 'cells' / name / 'run' / 'per_image.jsonl').read_text() == (
+        work / 'cells' / name / 'run' / 'per_image.jsonl').read_text()

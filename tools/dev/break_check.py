@@ -362,6 +362,12 @@ BREAKS = [
           'tools/benchmark_defense.py', "adaptive_kept_share=share(adaptive['metrics'][key])",
           "adaptive_kept_share=share(on_attacked['metrics'][key])",
           ('tests/test_benchmark.py::test_adaptive_attack_through_each_setting_is_its_worst_case_axis',)),
+    Break('publish_cells: a restore overwrites the work dir\'s own cell', 'tools/misc/publish_cells.py',
+          "continue  # the work dir's own record wins", "pass  # the work dir's own record wins",
+          ('tests/test_tools.py::test_publish_cells_round_trip_resumes_the_same_cells',)),
+    Break('publish_cells: per-image rows dropped on restore', 'tools/misc/publish_cells.py',
+          "f.writelines(json.dumps(row) + '\\n' for row in rows)", "f.writelines(json.dumps(row) + '\\n' for row in rows[:1])",
+          ('tests/test_tools.py::test_publish_cells_round_trip_resumes_the_same_cells',)),
 ]
 
 
