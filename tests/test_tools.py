@@ -251,8 +251,8 @@ def test_robustness_report_nproc_runs_each_cell_with_torchrun(tmp_path, monkeypa
 
 
 def test_demo_gives_each_task_its_shipped_preset():
-    """make demo runs the segmentors with the flip view + their own TTA merge and the detector with the flip view
-    alone (a detector refuses a merge of predictions), each built from its shipped config."""
+    """make demo runs the segmentors with the flip view + their own TTA merge and the detector with the fast preset (a
+    detector refuses a merge of predictions), each built from its shipped config."""
     from argparse import Namespace
 
     from mmequi.apis.config import load_component
@@ -265,7 +265,7 @@ def test_demo_gives_each_task_its_shipped_preset():
             presets.setdefault(cell[0], set()).add(cell[6])
     assert presets == {'Cityscapes-format FCN-R18': {'equivariance_flip_tta'},
                        'VOC-format FCN-R18': {'equivariance_flip_tta'},
-                       'COCO-format Faster R-CNN R18': {'equivariance_flip'}}
+                       'COCO-format Faster R-CNN R18': {'equivariance_fast'}}
     detector_preset = build(DEFENSES, load_component('defense', demo.DET_DEFENSE), 'defense')
     assert not getattr(detector_preset, 'merges_predictions', False)
 
