@@ -500,3 +500,22 @@ def test_publish_cells_round_trip_resumes_the_same_cells(tmp_path):
         (work / 'cells' / name / 'cell.json').read_text())
     assert (again / 'cells' / name / 'run' / 'per_image.jsonl').read_text() == (
         work / 'cells' / name / 'run' / 'per_image.jsonl').read_text()
+
+
+def test_publish_cells_restores_a_published_report_part(tmp_path):
+    """--restore also reads a robustness report part as `make headline` publishes it (cells.json beside the per-image
+    files it names): each record becomes a finished cell again, under the name in its per-image path."""
+    from tools.misc.publish_cells import restore
+    part, work = tmp_path / 'part', tmp_path / 'work'
+    records = [{'attack': a, 'metrics': {'mIoU': m}, 'per_image': f'cells/{a}__none__{i}/run/per_image.jsonl'}
+               for i, (a, m) in enumerate((('none', 70.0), ('pgd', 20.0)))]
+    for i, record in enumerate(records):
+        path = part / record['per_image']
+        path.parent.mkdir(parents=True)
+        path.write_text(json.dumps({'img_path': 'a.png', 'metrics': {'mIoU': float(i)}}) + '\n')
+    (part / 'cells.json').write_text(json.dumps(records))
+    restore(str(work), str(part))
+    for record in records:
+        name = record['per_image'].split('/')[1]
+        assert json.loads((work / 'cells' / name / 'cell.json').read_text()) == record
+        assert (work / record['per_image']).read_text() == (part / record['per_image']).read_text()

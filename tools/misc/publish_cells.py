@@ -1,11 +1,13 @@
-"""Publish a ``tools/benchmark_defense.py`` work dir into docs, or restore one from docs to resume it.
+"""Publish a ``tools/benchmark_defense.py`` work dir into docs, or restore a work dir from docs to resume it.
 
     python tools/misc/publish_cells.py WORK_DIR DOCS_DIR            # benchmark.md/.csv, pareto.png, cells/*.json
     python tools/misc/publish_cells.py WORK_DIR DOCS_DIR --restore  # cells/<name>/cell.json + per-image records
 
-A published cell is its record (``cell.json``) with its per-image records inline (``per_image_records``), one JSON
-file per cell. Restored, every published cell is a finished cell of the work dir again (``CellRunner`` skips it),
-so a run started with more settings computes only the new cells.
+A published benchmark cell is its record (``cell.json``) with its per-image records inline (``per_image_records``),
+one JSON file per cell. ``--restore`` also takes a published robustness report part (``make headline``'s
+``publish``: ``cells.json``, the list of records, beside the per-image files they name). Restored, every published
+cell is a finished cell of the work dir again (``CellRunner`` skips it), so a run started with more settings or
+attacks computes only the new cells.
 """
 import argparse
 import glob
@@ -29,12 +31,24 @@ def publish(work_dir, docs_dir):
             json.dump(record, f, indent=1)
 
 
-def restore(work_dir, docs_dir):
+def published_cells(docs_dir):
+    """(cell name, record, per-image rows) of every published cell: a benchmark's cells/*.json or a report's
+    cells.json (its per-image files beside it)."""
     for published in sorted(glob.glob(osp.join(docs_dir, 'cells', '*.json'))):
         with open(published) as f:
             record = json.load(f)
-        rows = record.pop('per_image_records')
-        cell_dir = osp.join(work_dir, 'cells', osp.splitext(osp.basename(published))[0])
+        yield osp.splitext(osp.basename(published))[0], record, record.pop('per_image_records')
+    if osp.isfile(osp.join(docs_dir, 'cells.json')):
+        with open(osp.join(docs_dir, 'cells.json')) as f:
+            records = json.load(f)
+        for record in records:  # per_image is cells/<name>/<run>/per_image.jsonl
+            with open(osp.join(docs_dir, record['per_image'])) as f:
+                yield record['per_image'].split('/')[1], record, [json.loads(line) for line in f]
+
+
+def restore(work_dir, docs_dir):
+    for name, record, rows in published_cells(docs_dir):
+        cell_dir = osp.join(work_dir, 'cells', name)
         if osp.isfile(osp.join(cell_dir, 'cell.json')):
             continue  # the work dir's own record wins
         os.makedirs(osp.dirname(osp.join(work_dir, record['per_image'])), exist_ok=True)
