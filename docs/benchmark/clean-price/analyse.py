@@ -61,10 +61,12 @@ def main(work_dir, focus=None):
     clean, attacked = (cells[a, 'none'][0]['metrics']['mIoU'] for a in ('none', attack))
     settings = [d for a, d in cells if a == 'none' and d != 'none']
     adaptive = next((a for a, d in cells if a not in ('none', attack)), None)
+    # the adaptive column's differences are against the first setting the adaptive attack was run on
+    base = next((d for d in settings if (adaptive, d) in cells), settings[0])
     lines = [f'# Clean price on `{work_dir}`', '', f'clean {clean:.2f} mIoU, {attack} {attacked:.2f}', '',
              '| setting | clean + defense | change | PGD + defense | recovered | fwd+bwd passes/img | '
              'equi. clean | equi. purified clean | images losing > 5 mIoU |'
-             + (f' {adaptive} → defense | kept | vs {settings[0]} (95 % interval) |' if adaptive else ''),
+             + (f' {adaptive} → defense | kept | vs {base} (95 % interval) |' if adaptive else ''),
              '|' + '---|' * (12 if adaptive else 9)]
     clean_images = {i['img_path']: i for i in cells['none', 'none'][1]}
     for setting in settings:
@@ -78,7 +80,7 @@ def main(work_dir, focus=None):
                      f"{on_attacked.get('passes_per_image', {}).get('forward_backward', float('nan')):.1f} | "
                      f"{np.mean([s[0] for s in scores]):.4f} | {np.mean([s[1] for s in scores]):.4f} | "
                      f"{sum(d > 5 for d in drops)} of {len(drops)} |" + adaptive_cells(cells, adaptive, setting,
-                                                                                   settings[0], clean, attacked))
+                                                                                   base, clean, attacked))
     for setting in focus or settings[:1]:
         before, after = class_iou(cells['none', 'none'][1]), class_iou(cells['none', setting][1])
         rows = sorted(before, key=lambda c: after.get(c, (0, 0))[0] - before[c][0])
