@@ -72,7 +72,7 @@ class PurifiedTTA(Defense):
 
     Args:
         purifier: config or instance of a pixel-changing defense (e.g. ``dict(type='EquivariancePurifier', ...)``).
-        tta: config or instance of :class:`FlipScaleTTA`.
+        tta: config or instance of :class:`FlipScaleTTA` (None: its defaults, two scales each mirrored).
 
     Cost: the purifier's passes, plus ``forward_passes`` forwards for the merged prediction.
 
@@ -83,7 +83,8 @@ class PurifiedTTA(Defense):
     """
     merges_predictions = True
 
-    def __init__(self, purifier: Union[dict, Defense], tta: Union[dict, FlipScaleTTA] = dict(type='FlipScaleTTA')):
+    def __init__(self, purifier: Union[dict, Defense], tta: Union[dict, FlipScaleTTA, None] = None):
+        tta = FlipScaleTTA() if tta is None else tta
         purifier, tta = (part if isinstance(part, Defense) else build(DEFENSES, part, name)
                          for part, name in ((purifier, 'purifier'), (tta, 'tta')))
         if getattr(purifier, 'merges_predictions', False):
