@@ -314,6 +314,17 @@ def test_rescale_scores_divides_old_sums_by_the_pairs_once(tmp_path):
         rescale(str(tmp_path))
 
 
+@pytest.mark.parametrize('defense,views,steps', [('equivariance', 8, 20), ('equivariance_fast', 1, 5),
+                                                  ('equivariance_flip', 1, 5), ('equivariance_flip_tta', 1, 5)])
+def test_report_reads_k_and_t_from_the_purifier(defense, views, steps):
+    """The report's K and T columns: the purifier's settings, nested under ``purifier`` in a ``PurifiedTTA`` preset,
+    K counted from the listed views where the preset lists them."""
+    from mmequi.apis.config import load_component
+    from tools.robustness_report import purifier_settings
+    settings = purifier_settings(load_component('defense', defense))
+    assert (settings['num_views'], settings['steps']) == (views, steps)
+
+
 def test_report_worst_case_per_image_follows_sea_rule(tmp_path):
     """Per image the worst attack: two attacks that each keep mIoU 50 on two images, but fail on different images,
     give 0 together (SEA's running-mIoU rule); aAcc: the mean of each image's lowest accuracy."""

@@ -72,12 +72,21 @@ def grid(args):
     return [dict(cell, num_images=args.num_images) for cell in cells]
 
 
+def purifier_settings(defense: dict) -> dict:
+    """The purifier's settings of a defense config: its own, or its ``purifier``'s (``PurifiedTTA`` nests them),
+    with ``num_views`` (K) counted from ``transforms`` where the views are listed."""
+    defense = defense.get('purifier', defense)
+    if defense.get('transforms') and 'num_views' not in defense:
+        defense = dict(defense, num_views=len(defense['transforms']))
+    return defense
+
+
 def write_outputs(args, records):
     key = task_metric(records[0])[0]
     rows = []
     for r in records:
         attack = load_component('attack', r['attack']) or {}
-        defense = load_component('defense', r['defense']) or {}
+        defense = purifier_settings(load_component('defense', r['defense']) or {})
         rows.append(dict(sweep=r['sweep'], attack=short(r['attack']), defense=short(r['defense']),
                          eps=r['attack_opts'].get('eps', attack.get('eps', '')),
                          K=r['defense_opts'].get('num_views', defense.get('num_views', '')),
