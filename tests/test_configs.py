@@ -131,19 +131,24 @@ def test_one_source_rule():
         stated_once('defense', dict(type='EquivariancePurifier'), dict(type='EquivariancePurifier', eps=4))
 
 
-@pytest.mark.parametrize('name, kind', [('equivariance_flip', 'HFlip'), ('equivariance_fast', 'Resize'),
-                                        ('tta', None), ('equivariance_flip_tta', 'HFlip')])
-def test_shipped_presets_build_what_they_say(name, kind):
+@pytest.mark.parametrize('name, kind, scales', [
+    ('equivariance_flip', 'HFlip', None), ('equivariance_fast', 'Resize', None), ('tta', None, (1.0, 1.5)),
+    ('tta_flip', None, (1.0,)), ('equivariance_flip_tta', 'HFlip', (1.0, 1.5)),
+    ('equivariance_fast_flip_merge', 'Resize', (1.0,))])
+def test_shipped_presets_build_what_they_say(name, kind, scales):
     from mmequi.apis.config import load_component
     from mmequi.registry import DEFENSES, build
     defense = build(DEFENSES, load_component('defense', name), 'defense')
-    if kind is None:  # the model's own TTA: no pixel changes, a merge of flips and scales
-        assert defense.eps == 0 and defense.scales == (1.0, 1.5) and defense.flip
+    if kind is None:  # the model's own TTA: no pixel changes, a merge of flips (and scales)
+        assert defense.eps == 0 and defense.scales == scales and defense.flip
     else:  # the fast budget: one view, T = 5, ε_v = 6
         assert [type(t).__name__ for t in defense.objective.transforms] == [kind]
         assert (defense.steps, defense.eps, defense.objective.max_view_area) == (5, 6.0, 1.0)
-    if name.endswith('_tta'):  # the flip preset, then the model's own TTA
-        assert type(defense.purifier).__name__ == 'EquivariancePurifier' and defense.tta.scales == (1.0, 1.5)
+        if scales is not None:  # a purifier, then the model's own TTA
+            assert type(defense.purifier).__name__ == 'EquivariancePurifier' and defense.tta.scales == scales
+            assert defense.tta.flip
+        else:
+            assert not getattr(defense, 'merges_predictions', False)
 
 
 def test_shipped_configs_resolve_by_package_name():

@@ -1,11 +1,12 @@
 """FlipScaleTTA, the model's own test-time augmentation as a defense: mmseg's merge (the mean softmax over views,
-each brought back), the prediction through it, adaptive attacks through the merge and transferred ones not, cost,
-and clear errors."""
+each brought back; a detector's: the mean of the image's and its mirror's feature maps), the prediction through it,
+adaptive attacks through the merge and transferred ones not, cost, and clear errors."""
 import copy
 
 import pytest
 import torch
 import torch.nn.functional as F
+from mmengine.dataset import pseudo_collate
 from mmseg.models.segmentors import SegTTAModel
 
 import mmequi  # noqa: F401
@@ -106,10 +107,74 @@ def test_bad_scales_are_named(scales):
         FlipScaleTTA(scales=scales)
 
 
-def test_a_detector_refuses_a_merge_of_predictions(demo_detector):
+@pytest.mark.parametrize('defense', [dict(type='FlipScaleTTA'), 'purified'])
+def test_a_detector_refuses_a_rescaled_merge(demo_detector, defense):
+    """A detector merges views at its neck, the image and its mirror: a rescaled view is refused by name."""
     detector, _ = demo_detector
-    with pytest.raises(ValueError, match='merges the predictions of several views.*DetRobustModel cannot'):
-        DetRobustModel(detector, defense=dict(type='FlipScaleTTA'))
+    defense = PURIFIED_TTA if defense == 'purified' else defense
+    with pytest.raises(ValueError, match=r'a detector merges views at its neck.*scales=\(1.0,\)'):
+        DetRobustModel(detector, defense=defense)
+
+
+FLIP_MERGE = dict(type='FlipScaleTTA', scales=(1.0,), flip=True)
+
+
+def mirrored_mean(extract, inputs):
+    """What a flip merge of a detector's maps is, written out: the mean of the image's and the mirror's maps, the
+    mirror's mirrored back."""
+    return tuple((a + b.flip(-1)) / 2 for a, b in zip(extract(inputs), extract(inputs.flip(-1))))
+
+
+def detector_inputs(detector, item):
+    sample = pseudo_collate([copy.deepcopy(item)])['data_samples'][0]
+    return preprocess(detector, item['inputs'].float()[None], sample)
+
+
+def test_detector_flip_merge_averages_the_mirrored_maps(demo_detector):
+    """Inside ``neck_merged`` the detector's ``extract_feat`` is the mean of the image's and its mirror's maps, each
+    level mirrored back (written out above, not with the code under test); after, the model's own method again."""
+    from mmequi.models.det_robust_model import neck_merged
+    detector, items = demo_detector
+    inputs, _ = detector_inputs(detector, items[0])
+    tta = FlipScaleTTA(scales=(1.0,), flip=True)
+    with torch.no_grad():
+        plain = detector.extract_feat(inputs)
+        expected = mirrored_mean(detector.extract_feat, inputs)
+        with neck_merged(detector, tta):
+            merged = detector.extract_feat(inputs)
+        assert 'extract_feat' not in vars(detector)
+        assert all(torch.equal(a, b) for a, b in zip(detector.extract_feat(inputs), plain))
+    assert len(merged) == len(plain) == 5
+    for got, want, own in zip(merged, expected, plain):
+        assert torch.allclose(got, want, atol=1e-5) and not torch.allclose(got, own, atol=1e-3)
+
+
+def test_detector_predicts_and_is_attacked_through_the_flip_merge(demo_detector, monkeypatch):
+    """The wrapper's prediction is the detector's own predict on the merged maps, and an adaptive attack's loss is
+    the detector's loss on them; a transferred attack's loss is the plain detector's. Counted: one more forward."""
+    from mmequi.models.det_robust_model import DetectionLoss
+    detector, items = demo_detector
+    item = pseudo_collate([copy.deepcopy(items[0])])
+    sample, pixels = item['data_samples'][0], item['inputs'][0].float()[None]
+    through = DetRobustModel(detector, attack=BPDA_APGD, defense=FLIP_MERGE, score=False)
+    transferred = DetRobustModel(detector, attack=PGD, defense=FLIP_MERGE, score=False)
+    with torch.no_grad():
+        ours = through.predict_pixels(pixels, sample).pred_instances
+        loss_through, loss_transferred = through.task_objective(sample)(pixels), transferred.task_objective(sample)(pixels)
+        plain_loss = DetectionLoss(detector, sample)(pixels)
+        plain = DetRobustModel(detector).predict_pixels(pixels, sample).pred_instances
+        own = type(detector).extract_feat
+        monkeypatch.setattr(type(detector), 'extract_feat', lambda self, x: mirrored_mean(lambda v: own(self, v), x))
+        theirs = DetRobustModel(detector).predict_pixels(pixels, sample).pred_instances
+        merged_loss = DetectionLoss(detector, sample)(pixels)
+    assert torch.allclose(ours.bboxes, theirs.bboxes, atol=1e-3) and torch.allclose(ours.scores, theirs.scores, atol=1e-5)
+    assert ours.bboxes.shape != plain.bboxes.shape or not torch.allclose(ours.bboxes, plain.bboxes, atol=1e-2)
+    assert torch.allclose(loss_through, merged_loss, atol=1e-5) and torch.equal(loss_transferred, plain_loss)
+    assert not torch.allclose(loss_through, plain_loss, atol=1e-4)
+    monkeypatch.undo()
+    with torch.no_grad():
+        (result, ) = DetRobustModel(detector, defense=FLIP_MERGE, score=False).test_step(item)
+    assert result.robust_passes['forward'] == 1.0  # the mirror's forward, beyond the one any prediction costs
 
 
 FLIP = dict(type='EquivariancePurifier', transforms=[dict(type='HFlip')], steps=5, max_view_area=1.0, eps=6,
@@ -171,7 +236,3 @@ def test_purified_tta_names_a_wrong_part(purifier, tta, message):
         PurifiedTTA(purifier=purifier, tta=tta)
 
 
-def test_a_detector_refuses_purified_tta(demo_detector):
-    detector, _ = demo_detector
-    with pytest.raises(ValueError, match='merges the predictions of several views.*DetRobustModel cannot'):
-        DetRobustModel(detector, defense=PURIFIED_TTA)

@@ -59,6 +59,26 @@ class FlipScaleTTA(Defense):
                 total = total + logits.softmax(1)
         return (total / (len(self.scales) * len(self.mirrors))).clamp_min(1e-12).log()
 
+    @property
+    def merges_features(self) -> bool:
+        """Whether :meth:`merge_features` can merge these views (one scale: mirrors only)."""
+        return self.scales == (1.0,)
+
+    def merge_features(self, extract: Callable[[torch.Tensor], Sequence[torch.Tensor]],
+                       inputs: torch.Tensor) -> tuple:
+        """The mean over the mirrored views of ``extract(view)`` (a detector's multi-level feature maps), each map
+        mirrored back: the views merged where a detector's heads read them, since its boxes merge by NMS, which is not
+        differentiable. One scale only: a rescaled view's maps hold its objects at another size, which the heads'
+        anchors and strides do not undo."""
+        if not self.merges_features:
+            raise ValueError(f'{self!r}: features merge over mirrors at one scale only; use scales=(1.0,)')
+        levels = []
+        for mirrored in self.mirrors:
+            maps = extract(inputs.flip(-1) if mirrored else inputs)
+            maps = (maps, ) if isinstance(maps, torch.Tensor) else tuple(maps)
+            levels.append([m.flip(-1) for m in maps] if mirrored else maps)  # back to the input's orientation
+        return tuple(sum(level) / len(levels) for level in zip(*levels))
+
     def __repr__(self):
         return f'{type(self).__name__}(scales={self.scales}, flip={self.flip})'
 
@@ -104,6 +124,13 @@ class PurifiedTTA(Defense):
 
     def merge(self, infer, inputs):
         return self.tta.merge(infer, inputs)
+
+    @property
+    def merges_features(self) -> bool:
+        return self.tta.merges_features
+
+    def merge_features(self, extract, inputs):
+        return self.tta.merge_features(extract, inputs)
 
     def purify(self, images, feature_fn=None, generator=None, valid_mask=None):
         return self.purifier.purify(images, feature_fn, generator, valid_mask)

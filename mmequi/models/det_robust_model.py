@@ -46,18 +46,36 @@ def needs_annotations(model) -> str:
     return f'attacking {type(model).__name__} needs {what} in the test data: add {step} to the test pipeline'
 
 
+@contextlib.contextmanager
+def neck_merged(model, merge=None):
+    """Inside, ``model.extract_feat`` is ``merge``'s merge of its views' feature maps (``merge_features``, e.g.
+    :class:`~mmequi.defenses.FlipScaleTTA`): every prediction and loss of the detector reads the merged maps; after,
+    the model's own method. None: the model as it is."""
+    if merge is None:
+        yield
+        return
+    extract = model.extract_feat
+    model.extract_feat = lambda inputs: merge.merge_features(extract, inputs)
+    try:
+        yield
+    finally:
+        del model.extract_feat  # the class's method again
+
+
 class DetectionLoss:
     """Untargeted detection objective: the detector's training loss against the ground-truth instances, computed as
     in eval mode (frozen BN, no dropout, no parameter change; ``loss_mode``). The test pipeline loads annotations after Resize,
     so boxes and masks are first brought to network-input coordinates. RPN / R-CNN sample RoIs at random: every
-    evaluation uses the same seed, so the attack is deterministic. ``model`` and ``inputs`` serve the DAG attack."""
+    evaluation uses the same seed, so the attack is deterministic. ``model`` and ``inputs`` serve the DAG attack.
+    ``merge``: a defense that merges views (TTA): the loss is that of the merged feature maps (the attack goes
+    through the merge)."""
 
-    def __init__(self, model, sample, seed=0):
+    def __init__(self, model, sample, seed=0, merge=None):
         model = predicting_detector(model)
         if ('gt_instances' not in sample or 'bboxes' not in sample.gt_instances
                 or (segments_instances(model) and 'masks' not in sample.gt_instances)):
             raise ValueError(needs_annotations(model))
-        self.model, self.seed = model, seed
+        self.model, self.seed, self.merge = model, seed, merge
         self.target = copy.deepcopy(sample)  # clone() would share (and rescale) the sample's gt_instances
         gt = self.target.gt_instances
         scale = sample.metainfo.get('scale_factor', (1.0, 1.0))
@@ -83,7 +101,8 @@ class DetectionLoss:
 
     def __call__(self, pixels):
         inputs, samples = self.inputs(pixels)
-        with torch.random.fork_rng(devices=[]), loss_mode(self.model), trained_epoch():  # the same RoI sampling
+        with torch.random.fork_rng(devices=[]), loss_mode(self.model), trained_epoch(), \
+                neck_merged(self.model, self.merge):  # the same RoI sampling
             torch.manual_seed(self.seed)  # (and denoising queries) at every step; global RNG untouched
             losses = self.model.loss(inputs, samples)
         # The total the detector is trained on: mmengine's own sum of its ``loss*`` entries.
@@ -99,7 +118,13 @@ class DetRobustModel(RobustModel):
     never the feature: the dense maps are. Default ``'neck.0'``, the finest FPN level (stride 4): on a development
     split of the synthetic COCO data (seed 7, not the reported val split) it recovered more AP under PGD than all
     five levels together, the backbone stages, a larger ε_v or fewer views (see docs/results.md).
+
+    A defense that merges views (``FlipScaleTTA`` with one scale, or ``PurifiedTTA`` around one) is merged at the
+    features the heads read (:func:`neck_merged`): the image and its mirror, the mirror's maps mirrored back and
+    averaged, then the detector's own heads and NMS once.
     """
+    merges_predictions = True  # at the neck (FlipScaleTTA.merge_features)
+
     def missing_annotations(self, steps):
         """The error when the test pipeline's ``steps`` (transforms) load no boxes, or no masks the loss needs."""
         loads = [step for step in steps if type(step).__name__.endswith('LoadAnnotations')]
@@ -117,9 +142,18 @@ class DetRobustModel(RobustModel):
             # SSDHead never builds, so SSD cannot predict at all; None reads as "no custom classes", its meaning.
             head.loss_cls = None
         super().__init__(module, *args, **kwargs)
+        if self.merge is not None and not self.merge.merges_features:
+            raise ValueError(f'{self.defense!r}: a detector merges views at its neck, the image and its mirror at one '
+                             'scale (a rescaled view holds its objects at another size): use FlipScaleTTA(scales=(1.0,))')
 
     def task_objective(self, sample):
-        return DetectionLoss(self.module, sample, seed=self.seed)
+        through = getattr(self.attack, 'needs_defense', False)  # a transferred attack sees the plain model
+        return DetectionLoss(self.module, sample, seed=self.seed, merge=self.merge if through else None)
+
+    def predict_pixels(self, pixels, sample):
+        """The detector's prediction, from feature maps merged over the defense's views when it merges them."""
+        with neck_merged(predicting_detector(self.module), self.merge):
+            return super().predict_pixels(pixels, sample)
 
     def features(self, inputs, feature):
         model = predicting_detector(self.module)

@@ -144,7 +144,7 @@ class RobustModel(BaseModel):
         self.merge = self.defense if getattr(self.defense, 'merges_predictions', False) else None
         if self.merge is not None and not self.merges_predictions:
             raise ValueError(f'{self.defense!r} merges the predictions of several views, which {type(self).__name__} '
-                             'cannot do differentiably (a detector merges boxes by NMS): use it with a segmentor')
+                             'cannot do differentiably')
         if getattr(self.attack, 'needs_defense', False) and self.defense is None:
             raise ValueError(f'{type(self.attack).__name__} is an adaptive attack: it attacks the defended model and '
                              'needs a defense (set defense=... in RobustTestHook / --defense NAME)')
