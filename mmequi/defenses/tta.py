@@ -14,7 +14,8 @@ class FlipScaleTTA(Defense):
     """Baseline: the prediction merged over flips and scales, as mmseg's ``SegTTAModel`` merges it (the mean of the
     softmax of every view's logits, each view brought back to the input's geometry). It changes no pixel: ``purify``
     returns its input (ε_v = 0); the robust wrapper predicts through :meth:`merge`, and an adaptive attack's task
-    loss goes through the same merge. The merge is differentiable, so BPDA (the identity, exact here) + APGD is a
+    loss goes through the same merge. A detector merges the boxes of the image and its mirror instead
+    (:class:`~mmequi.models.DetRobustModel`, mmdet's ``DetTTAModel`` rule). The merge is differentiable, so BPDA (the identity, exact here) + APGD is a
     white-box attack on the TTA model, and an attack on the undefended model sent through it is the transfer case.
 
     Args:
@@ -60,24 +61,10 @@ class FlipScaleTTA(Defense):
         return (total / (len(self.scales) * len(self.mirrors))).clamp_min(1e-12).log()
 
     @property
-    def merges_features(self) -> bool:
-        """Whether :meth:`merge_features` can merge these views (one scale: mirrors only)."""
+    def merges_boxes(self) -> bool:
+        """Whether a detector can merge these views (mmdet's ``DetTTAModel`` rule on the boxes of the image and its
+        mirror): one scale only (a rescaled view's boxes would need a scale factor of their own; not built)."""
         return self.scales == (1.0,)
-
-    def merge_features(self, extract: Callable[[torch.Tensor], Sequence[torch.Tensor]],
-                       inputs: torch.Tensor) -> tuple:
-        """The mean over the mirrored views of ``extract(view)`` (a detector's multi-level feature maps), each map
-        mirrored back: the views merged where a detector's heads read them, since its boxes merge by NMS, which is not
-        differentiable. One scale only: a rescaled view's maps hold its objects at another size, which the heads'
-        anchors and strides do not undo."""
-        if not self.merges_features:
-            raise ValueError(f'{self!r}: features merge over mirrors at one scale only; use scales=(1.0,)')
-        levels = []
-        for mirrored in self.mirrors:
-            maps = extract(inputs.flip(-1) if mirrored else inputs)
-            maps = (maps, ) if isinstance(maps, torch.Tensor) else tuple(maps)
-            levels.append([m.flip(-1) for m in maps] if mirrored else maps)  # back to the input's orientation
-        return tuple(sum(level) / len(levels) for level in zip(*levels))
 
     def __repr__(self):
         return f'{type(self).__name__}(scales={self.scales}, flip={self.flip})'
@@ -126,11 +113,8 @@ class PurifiedTTA(Defense):
         return self.tta.merge(infer, inputs)
 
     @property
-    def merges_features(self) -> bool:
-        return self.tta.merges_features
-
-    def merge_features(self, extract, inputs):
-        return self.tta.merge_features(extract, inputs)
+    def merges_boxes(self) -> bool:
+        return self.tta.merges_boxes
 
     def purify(self, images, feature_fn=None, generator=None, valid_mask=None):
         return self.purifier.purify(images, feature_fn, generator, valid_mask)

@@ -4,7 +4,9 @@ import contextlib
 import copy
 
 import torch
+from mmdet.models.test_time_augs import DetTTAModel
 from mmdet.registry import MODELS as DET_MODELS
+from mmengine.config import ConfigDict
 from mmengine.logging import MessageHub
 from mmengine.structures import PixelData
 
@@ -46,20 +48,22 @@ def needs_annotations(model) -> str:
     return f'attacking {type(model).__name__} needs {what} in the test data: add {step} to the test pipeline'
 
 
-@contextlib.contextmanager
-def neck_merged(model, merge=None):
-    """Inside, ``model.extract_feat`` is ``merge``'s merge of its views' feature maps (``merge_features``, e.g.
-    :class:`~mmequi.defenses.FlipScaleTTA`): every prediction and loss of the detector reads the merged maps; after,
-    the model's own method. None: the model as it is."""
-    if merge is None:
-        yield
-        return
-    extract = model.extract_feat
-    model.extract_feat = lambda inputs: merge.merge_features(extract, inputs)
-    try:
-        yield
-    finally:
-        del model.extract_feat  # the class's method again
+# mmdet's TTA configs' merge of the views' boxes (``tta_model = dict(type='DetTTAModel', tta_cfg=...)``)
+TTA_CFG = ConfigDict(nms=dict(type='nms', iou_threshold=0.5), max_per_img=100)
+
+
+def mirrored(sample, width):
+    """A deep copy of a data sample whose ground truth is mirrored left-right in an image ``width`` pixels wide."""
+    sample = copy.deepcopy(sample)
+    gt = sample.gt_instances
+    if hasattr(gt.bboxes, 'flip_'):  # BaseBoxes
+        gt.bboxes.flip_((0, width), 'horizontal')
+    else:
+        gt.bboxes = torch.stack([width - gt.bboxes[:, 2], gt.bboxes[:, 1], width - gt.bboxes[:, 0],
+                                 gt.bboxes[:, 3]], -1)
+    if 'masks' in gt:
+        gt.masks = gt.masks.flip('horizontal')
+    return sample
 
 
 class DetectionLoss:
@@ -67,8 +71,9 @@ class DetectionLoss:
     in eval mode (frozen BN, no dropout, no parameter change; ``loss_mode``). The test pipeline loads annotations after Resize,
     so boxes and masks are first brought to network-input coordinates. RPN / R-CNN sample RoIs at random: every
     evaluation uses the same seed, so the attack is deterministic. ``model`` and ``inputs`` serve the DAG attack.
-    ``merge``: a defense that merges views (TTA): the loss is that of the merged feature maps (the attack goes
-    through the merge)."""
+    ``merge``: a defense that merges views (TTA, the image and its mirror): the loss is the mean of the views' losses,
+    the mirror's against the mirrored ground truth. Its prediction merges the views' boxes by NMS, which has no
+    useful gradient; an attack that raises both views' losses attacks what the merge is made of (docs/method.md)."""
 
     def __init__(self, model, sample, seed=0, merge=None):
         model = predicting_detector(model)
@@ -91,18 +96,23 @@ class DetectionLoss:
         self.no_stuff = (getattr(head.semantic_head.criterion, 'ignore_index', 255)
                          if getattr(head, 'with_semantic', False) and 'gt_sem_seg' not in sample else None)
 
-    def inputs(self, pixels):
+    def inputs(self, pixels, target=None):
         """(network inputs, [sample with the ground truth in network-input coordinates]) of 1×C×H×W pixels."""
-        inputs, samples = preprocess(self.model, pixels, copy.deepcopy(self.target))  # both moved to device
+        target = self.target if target is None else target
+        inputs, samples = preprocess(self.model, pixels, copy.deepcopy(target))  # both moved to device
         if self.no_stuff is not None:
             for sample in samples:
                 sample.gt_sem_seg = PixelData(sem_seg=inputs.new_full((1, *inputs.shape[-2:]), self.no_stuff))
         return inputs, samples
 
     def __call__(self, pixels):
-        inputs, samples = self.inputs(pixels)
-        with torch.random.fork_rng(devices=[]), loss_mode(self.model), trained_epoch(), \
-                neck_merged(self.model, self.merge):  # the same RoI sampling
+        if self.merge is None:
+            return self.loss(pixels)
+        return (self.loss(pixels) + self.loss(pixels.flip(-1), mirrored(self.target, pixels.shape[-1]))) / 2
+
+    def loss(self, pixels, target=None):
+        inputs, samples = self.inputs(pixels, target)
+        with torch.random.fork_rng(devices=[]), loss_mode(self.model), trained_epoch():  # the same RoI sampling
             torch.manual_seed(self.seed)  # (and denoising queries) at every step; global RNG untouched
             losses = self.model.loss(inputs, samples)
         # The total the detector is trained on: mmengine's own sum of its ``loss*`` entries.
@@ -119,11 +129,11 @@ class DetRobustModel(RobustModel):
     split of the synthetic COCO data (seed 7, not the reported val split) it recovered more AP under PGD than all
     five levels together, the backbone stages, a larger ε_v or fewer views (see docs/results.md).
 
-    A defense that merges views (``FlipScaleTTA`` with one scale, or ``PurifiedTTA`` around one) is merged at the
-    features the heads read (:func:`neck_merged`): the image and its mirror, the mirror's maps mirrored back and
-    averaged, then the detector's own heads and NMS once.
+    A defense that merges views (``FlipScaleTTA`` with one scale, or ``PurifiedTTA`` around one) merges the boxes
+    of the image and its mirror as mmdet's ``DetTTAModel`` does (the mirror's boxes flipped back, NMS over both,
+    ``TTA_CFG``); an adaptive attack raises both views' losses (:class:`DetectionLoss`).
     """
-    merges_predictions = True  # at the neck (FlipScaleTTA.merge_features)
+    merges_predictions = True  # the boxes of the image and its mirror
 
     def missing_annotations(self, steps):
         """The error when the test pipeline's ``steps`` (transforms) load no boxes, or no masks the loss needs."""
@@ -142,18 +152,24 @@ class DetRobustModel(RobustModel):
             # SSDHead never builds, so SSD cannot predict at all; None reads as "no custom classes", its meaning.
             head.loss_cls = None
         super().__init__(module, *args, **kwargs)
-        if self.merge is not None and not self.merge.merges_features:
-            raise ValueError(f'{self.defense!r}: a detector merges views at its neck, the image and its mirror at one '
-                             'scale (a rescaled view holds its objects at another size): use FlipScaleTTA(scales=(1.0,))')
+        if self.merge is not None and not self.merge.merges_boxes:
+            raise ValueError(f'{self.defense!r}: a detector merges the boxes of the image and its mirror, at one scale '
+                             '(a rescaled view is not built): use FlipScaleTTA(scales=(1.0,))')
 
     def task_objective(self, sample):
         through = getattr(self.attack, 'needs_defense', False)  # a transferred attack sees the plain model
         return DetectionLoss(self.module, sample, seed=self.seed, merge=self.merge if through else None)
 
     def predict_pixels(self, pixels, sample):
-        """The detector's prediction, from feature maps merged over the defense's views when it merges them."""
-        with neck_merged(predicting_detector(self.module), self.merge):
-            return super().predict_pixels(pixels, sample)
+        """The detector's prediction; with a defense that merges views, mmdet's ``DetTTAModel`` merge of the boxes
+        predicted on the image and on its mirror."""
+        plain = super().predict_pixels(pixels, sample)
+        if self.merge is None:
+            return plain
+        mirror = super().predict_pixels(pixels.flip(-1), sample)
+        plain.set_metainfo(dict(flip=False, flip_direction=None))
+        mirror.set_metainfo(dict(flip=True, flip_direction='horizontal'))
+        return DetTTAModel(module=self.module, tta_cfg=TTA_CFG)._merge_single_sample([plain, mirror])
 
     def features(self, inputs, feature):
         model = predicting_detector(self.module)
