@@ -43,7 +43,8 @@ publish = rm -rf docs/robustness/$(1)/cells && mkdir -p docs/robustness/$(1) && 
 # against PGD, the SEA-style ensemble and the adaptive attacks on the same 20 images, with the sanity sweeps
 # (ε = 32/255, and 2×, 4× and 8× the steps of BPDA + APGD with one and with 4 draws per step, on the fast preset and
 # random noise); the COCO-format detector against PGD, APGD and the adaptive attacks on 20 images; the model's own
-# test-time augmentation (the tta defense) on the same 20 Cityscapes-format images (about 1 h). About 9 h
+# test-time augmentation (the tta defense) on the same 20 Cityscapes-format images (about 1 h); the detector's own
+# flip TTA (boxes merged by NMS) alone and after the fast preset on the COCO-format 20 (coco-tta-20). About 9 h
 # here, resumable: cell by cell and, in shards of 4 images, within a Cityscapes cell.
 HEADLINE_ATTACKS := none pgd_linf_eps4_50steps sea_linf_eps4_100steps equivariance_aware_pgd_linf_eps4_50steps \
 	bpda_apgd_eot1_linf_eps4_50steps sea_bpda_eot1_linf_eps4_25steps bpda_apgd_eot4_linf_eps4_50steps
@@ -90,11 +91,19 @@ headline: data
 		--skip $(ADV_SKIP) --shard-images 4 --sweep-attack bpda_apgd_eot1_linf_eps4_50steps \
 		--sweep-defense equivariance_fast --sweep-defenses equivariance_fast --eps 32 --attack-steps 100 200 \
 		--convergence-attacks bpda_apgd_eot4_linf_eps4_50steps --nproc $(NPROC)
+	$(PYTHON) tools/robustness_report.py $(DEMO_COCO) --work-dir work_dirs/report/coco-tta-20 --num-images 20 \
+		--attacks none pgd_linf_eps4_50steps apgd_linf_eps4_50steps bpda_apgd_eot1_linf_eps4_50steps \
+		bpda_apgd_eot4_linf_eps4_50steps --defenses none tta_flip equivariance_fast_flip_merge \
+		--skip bpda_apgd_eot4_linf_eps4_50steps:tta_flip --sweep-attack bpda_apgd_eot1_linf_eps4_50steps \
+		--sweep-defense equivariance_fast_flip_merge --sweep-defenses tta_flip equivariance_fast_flip_merge \
+		--attack-steps 100 200 --convergence-attacks bpda_apgd_eot1_linf_eps4_50steps bpda_apgd_eot4_linf_eps4_50steps \
+		--nproc $(NPROC)
 	$(call publish,cityscapes-headline-20)
 	$(call publish,coco-headline-20)
 	$(call publish,cityscapes-tta-20)
 	$(call publish,cityscapes-flip-tta-20)
 	$(call publish,cityscapes-adv-headline-20)
+	$(call publish,coco-tta-20)
 
 # The model-zoo support matrix (docs/zoo/README.md): one config of every family of mmseg's and mmdet's installed
 # configs, random weights, one small test-bed image, through the two config lines. About 1.5 h on 2 cores; resumable
@@ -141,8 +150,9 @@ benchmark-val: data
 	$(BENCH) $(DEMO_VOC) --work-dir work_dirs/benchmark/val-voc --settings equivariance equivariance_flip_tta \
 		equivariance_flip tta equivariance_fast --reference equivariance --no-adaptive equivariance equivariance_fast \
 		--adaptive $(PROXY)
-	$(BENCH) $(DEMO_COCO) --work-dir work_dirs/benchmark/val-coco --settings equivariance equivariance_flip \
-		equivariance_fast --reference equivariance --no-adaptive equivariance --adaptive $(PROXY)
+	$(BENCH) $(DEMO_COCO) --work-dir work_dirs/benchmark/val-coco --settings equivariance equivariance_fast \
+		equivariance_fast_flip_merge tta_flip equivariance_flip --reference equivariance \
+		--no-adaptive equivariance tta_flip equivariance_flip --adaptive $(PROXY)
 	for part in val-cityscapes val-voc val-coco; do $(PYTHON) tools/misc/publish_cells.py work_dirs/benchmark/$$part \
 		docs/benchmark/clean-price/$$part; done
 
