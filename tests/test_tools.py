@@ -251,8 +251,8 @@ def test_robustness_report_nproc_runs_each_cell_with_torchrun(tmp_path, monkeypa
 
 
 def test_demo_gives_each_task_its_shipped_preset():
-    """make demo runs the segmentors with the flip view + their own TTA merge and the detector with the fast preset (a
-    detector refuses a merge of predictions), each built from its shipped config."""
+    """make demo runs the segmentors with the flip view + their own TTA merge and the detector with the fast preset (no
+    merge: a detector's merge keeps less under the adaptive proxy), each built from its shipped config."""
     from argparse import Namespace
 
     from mmequi.apis.config import load_component

@@ -17,8 +17,9 @@ ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 ATTACK, REFERENCE = 'pgd_linf_eps4_50steps', 'equivariance'
 # The shipped default per task (docs/benchmark/clean-price/README.md, chosen on the development splits on clean
 # accuracy, the adaptive proxy and cost at once): segmentors purify with the flip view, then predict through their own
-# TTA merge; a detector cannot merge differentiably (NMS), and on it the flip view costs more clean mAP and recovers
-# less than the fast preset's ×2 view (round 5), so it keeps the fast preset.
+# TTA merge. A detector keeps the fast preset: the flip view costs it more clean mAP and recovers less than the ×2
+# view (round 5), and its own flip merge (boxes by NMS) after the fast preset keeps less under the adaptive proxy
+# (round 7).
 SEG_DEFENSE, DET_DEFENSE = 'equivariance_flip_tta', 'equivariance_fast'
 ROBUSTNESS_REPORT = 'docs/robustness/README.md'  # adaptive attacks, baselines, sweeps: `make report`
 BENCHMARK = 'docs/benchmark/README.md'  # every defense setting's cost and robustness
