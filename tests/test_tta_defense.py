@@ -107,12 +107,14 @@ def test_bad_scales_are_named(scales):
         FlipScaleTTA(scales=scales)
 
 
-@pytest.mark.parametrize('defense', [dict(type='FlipScaleTTA'), 'purified'])
+@pytest.mark.parametrize('defense', [dict(type='FlipScaleTTA'), 'purified',
+                                     dict(type='FlipScaleTTA', scales=(1.0,), flip=False)])
 def test_a_detector_refuses_a_rescaled_merge(demo_detector, defense):
-    """A detector merges the boxes of the image and its mirror: a rescaled view is refused by name."""
+    """A detector merges the boxes of the image and its mirror: a rescaled view (or no mirror) is refused by name."""
     detector, _ = demo_detector
     defense = PURIFIED_TTA if defense == 'purified' else defense
-    with pytest.raises(ValueError, match=r'a detector merges the boxes of the image and its mirror.*scales=\(1.0,\)'):
+    message = r'a detector merges the boxes of the image and its mirror.*scales=\(1.0,\), flip=True'
+    with pytest.raises(ValueError, match=message):
         DetRobustModel(detector, defense=defense)
 
 

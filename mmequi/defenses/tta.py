@@ -14,9 +14,10 @@ class FlipScaleTTA(Defense):
     """Baseline: the prediction merged over flips and scales, as mmseg's ``SegTTAModel`` merges it (the mean of the
     softmax of every view's logits, each view brought back to the input's geometry). It changes no pixel: ``purify``
     returns its input (ε_v = 0); the robust wrapper predicts through :meth:`merge`, and an adaptive attack's task
-    loss goes through the same merge. A detector merges the boxes of the image and its mirror instead
-    (:class:`~mmequi.models.DetRobustModel`, mmdet's ``DetTTAModel`` rule). The merge is differentiable, so BPDA (the identity, exact here) + APGD is a
+    loss goes through the same merge. The merge is differentiable, so BPDA (the identity, exact here) + APGD is a
     white-box attack on the TTA model, and an attack on the undefended model sent through it is the transfer case.
+    A detector merges the boxes of the image and its mirror instead (:class:`~mmequi.models.DetRobustModel`, mmdet's
+    ``DetTTAModel`` rule; :attr:`merges_boxes`).
 
     Args:
         scales: the views' scale factors (1.0 is the input itself); mmseg's configs use 0.5–1.75.
@@ -63,8 +64,8 @@ class FlipScaleTTA(Defense):
     @property
     def merges_boxes(self) -> bool:
         """Whether a detector can merge these views (mmdet's ``DetTTAModel`` rule on the boxes of the image and its
-        mirror): one scale only (a rescaled view's boxes would need a scale factor of their own; not built)."""
-        return self.scales == (1.0,)
+        mirror): one scale, mirrored (a rescaled view's boxes would need a scale factor of their own; not built)."""
+        return self.scales == (1.0,) and self.flip
 
     def __repr__(self):
         return f'{type(self).__name__}(scales={self.scales}, flip={self.flip})'

@@ -154,7 +154,7 @@ class DetRobustModel(RobustModel):
         super().__init__(module, *args, **kwargs)
         if self.merge is not None and not self.merge.merges_boxes:
             raise ValueError(f'{self.defense!r}: a detector merges the boxes of the image and its mirror, at one scale '
-                             '(a rescaled view is not built): use FlipScaleTTA(scales=(1.0,))')
+                             '(a rescaled view is not built): use FlipScaleTTA(scales=(1.0,), flip=True)')
 
     def task_objective(self, sample):
         through = getattr(self.attack, 'needs_defense', False)  # a transferred attack sees the plain model
