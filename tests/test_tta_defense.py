@@ -145,6 +145,23 @@ def test_detector_flip_merge_is_nms_over_the_image_and_its_mirror(demo_detector)
     assert ours.bboxes.shape != plain.bboxes.shape or not torch.allclose(ours.bboxes, plain.bboxes, atol=1e-2)
 
 
+@pytest.mark.parametrize('boxes', ['tensor', 'HorizontalBoxes'])
+def test_mirrored_ground_truth_for_either_box_type(boxes):
+    """The mirror's ground truth: x1, x2 -> width - x2, width - x1, for mmdet's box type and for a plain tensor,
+    on a copy (the sample itself unchanged)."""
+    from mmdet.structures import DetDataSample
+    from mmdet.structures.bbox import HorizontalBoxes
+    from mmengine.structures import InstanceData
+
+    from mmequi.models.det_robust_model import mirrored
+    box = torch.tensor([[10., 2., 30., 8.]])
+    sample = DetDataSample(gt_instances=InstanceData(bboxes=HorizontalBoxes(box) if boxes != 'tensor' else box))
+    flipped = mirrored(sample, 100).gt_instances.bboxes
+    assert type(flipped) is type(sample.gt_instances.bboxes)
+    assert torch.equal(getattr(flipped, 'tensor', flipped), torch.tensor([[70., 2., 90., 8.]]))
+    assert torch.equal(getattr(sample.gt_instances.bboxes, 'tensor', sample.gt_instances.bboxes), box)
+
+
 def test_detector_flip_merge_is_attacked_through_both_views(demo_detector):
     """An adaptive attack's loss is the mean of the detector's loss on the image and on its mirror against the
     mirrored ground truth (mirrored here in the original image's coordinates); a transferred attack's is the plain

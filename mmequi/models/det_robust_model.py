@@ -6,6 +6,7 @@ import copy
 import torch
 from mmdet.models.test_time_augs import DetTTAModel
 from mmdet.registry import MODELS as DET_MODELS
+from mmdet.structures.bbox import bbox_flip
 from mmengine.config import ConfigDict
 from mmengine.logging import MessageHub
 from mmengine.structures import PixelData
@@ -59,8 +60,7 @@ def mirrored(sample, width):
     if hasattr(gt.bboxes, 'flip_'):  # BaseBoxes
         gt.bboxes.flip_((0, width), 'horizontal')
     else:
-        gt.bboxes = torch.stack([width - gt.bboxes[:, 2], gt.bboxes[:, 1], width - gt.bboxes[:, 0],
-                                 gt.bboxes[:, 3]], -1)
+        gt.bboxes = bbox_flip(gt.bboxes, (0, width), 'horizontal')
     if 'masks' in gt:
         gt.masks = gt.masks.flip('horizontal')
     return sample
@@ -157,8 +157,7 @@ class DetRobustModel(RobustModel):
                              '(a rescaled view is not built): use FlipScaleTTA(scales=(1.0,), flip=True)')
 
     def task_objective(self, sample):
-        through = getattr(self.attack, 'needs_defense', False)  # a transferred attack sees the plain model
-        return DetectionLoss(self.module, sample, seed=self.seed, merge=self.merge if through else None)
+        return DetectionLoss(self.module, sample, seed=self.seed, merge=self.attacked_merge)
 
     def predict_pixels(self, pixels, sample):
         """The detector's prediction; with a defense that merges views, mmdet's ``DetTTAModel`` merge of the boxes

@@ -208,6 +208,12 @@ class RobustModel(BaseModel):
             inputs, samples = preprocess(self.module, pixels, copy.deepcopy(sample))
             return self.module.predict(inputs, samples)[0]
 
+    @property
+    def attacked_merge(self):
+        """The merge over views that the attack's task loss goes through: the defense's, for an adaptive attack (it
+        attacks the defended model); None for a transferred one (it sees the plain model) or without a merge."""
+        return self.merge if getattr(self.attack, 'needs_defense', False) else None
+
     def attack_context(self) -> AttackContext:
         """What an adaptive attack may know: the defense and the feature function it optimises."""
         return AttackContext(self.defense, self.defense_feature_fn)

@@ -95,8 +95,7 @@ class SegRobustModel(RobustModel):
     merges_predictions = True
 
     def task_objective(self, sample):
-        through = getattr(self.attack, 'needs_defense', False)  # a transferred attack sees the plain model
-        return PixelCrossEntropy(self.module, sample, self.merge if through else None)
+        return PixelCrossEntropy(self.module, sample, self.attacked_merge)
 
     def predict_pixels(self, pixels, sample):
         """The model's prediction, merged over the defense's views when it merges predictions (TTA)."""
