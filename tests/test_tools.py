@@ -323,6 +323,8 @@ def test_report_reads_k_and_t_from_the_purifier(defense, views, steps):
     from tools.robustness_report import purifier_settings
     settings = purifier_settings(load_component('defense', defense))
     assert (settings['num_views'], settings['steps']) == (views, steps)
+    listed = dict(type='EquivariancePurifier', transforms=[dict(type='HFlip')] * 3, num_views=8)  # K: the 3 listed
+    assert purifier_settings(listed)['num_views'] == 3
 
 
 def test_report_worst_case_per_image_follows_sea_rule(tmp_path):

@@ -74,9 +74,10 @@ def grid(args):
 
 def purifier_settings(defense: dict) -> dict:
     """The purifier's settings of a defense config: its own, or its ``purifier``'s (``PurifiedTTA`` nests them),
-    with ``num_views`` (K) counted from ``transforms`` where the views are listed."""
+    with ``num_views`` (K) counted from ``transforms`` where the views are listed (the purifier then ignores
+    ``num_views``)."""
     defense = defense.get('purifier', defense)
-    if defense.get('transforms') and 'num_views' not in defense:
+    if defense.get('transforms'):
         defense = dict(defense, num_views=len(defense['transforms']))
     return defense
 
