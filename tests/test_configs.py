@@ -134,11 +134,14 @@ def test_one_source_rule():
 @pytest.mark.parametrize('name, kind, scales', [
     ('equivariance_flip', 'HFlip', None), ('equivariance_fast', 'Resize', None), ('tta', None, (1.0, 1.5)),
     ('tta_flip', None, (1.0,)), ('equivariance_flip_tta', 'HFlip', (1.0, 1.5)),
-    ('equivariance_fast_flip_merge', 'Resize', (1.0,))])
+    ('equivariance_fast_flip_merge', 'Resize', (1.0,)), ('tta_flip_wbf', None, (1.0,)),
+    ('equivariance_fast_flip_wbf', 'Resize', (1.0,))])
 def test_shipped_presets_build_what_they_say(name, kind, scales):
     from mmequi.apis.config import load_component
     from mmequi.registry import DEFENSES, build
     defense = build(DEFENSES, load_component('defense', name), 'defense')
+    if scales is not None:  # a detector's merge: NMS, or weighted boxes fusion where the name says so
+        assert defense.box_merge == ('wbf' if name.endswith('_wbf') else 'nms')
     if kind is None:  # the model's own TTA: no pixel changes, a merge of flips (and scales)
         assert defense.eps == 0 and defense.scales == scales and defense.flip
     else:  # the fast budget: one view, T = 5, ε_v = 6

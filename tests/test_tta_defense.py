@@ -145,6 +145,60 @@ def test_detector_flip_merge_is_nms_over_the_image_and_its_mirror(demo_detector)
     assert ours.bboxes.shape != plain.bboxes.shape or not torch.allclose(ours.bboxes, plain.bboxes, atol=1e-2)
 
 
+def test_weighted_boxes_fusion_averages_what_both_views_see_and_halves_the_rest():
+    """Written out by hand: the mirror's boxes are flipped back in the original image's width; a box both views
+    predict (same class, IoU > 0.55) keeps the mean of its two scores and their score-weighted mean box; a box one
+    view predicts keeps half its score; the result is ordered by score."""
+    from mmdet.structures import DetDataSample
+    from mmengine.structures import InstanceData
+
+    from mmequi.models.det_robust_model import fused_boxes
+
+    def prediction(boxes, scores, labels):
+        sample = DetDataSample(metainfo=dict(ori_shape=(50, 100)))
+        sample.pred_instances = InstanceData(bboxes=torch.as_tensor(boxes), scores=torch.as_tensor(scores),
+                                             labels=torch.as_tensor(labels, dtype=torch.long))
+        return sample
+
+    plain = prediction([[10., 10., 30., 40.], [50., 5., 60., 15.]], [0.8, 0.6], [0, 1])
+    # the first object seen again in the mirror (x flipped in the width of 100, shifted by 2 pixels), and one more
+    mirror = prediction([[68., 10., 88., 40.], [5., 20., 15., 30.]], [0.4, 0.5], [0, 0])
+    fused = fused_boxes(plain, mirror).pred_instances
+    assert torch.allclose(fused.scores, torch.tensor([0.6, 0.3, 0.25]))
+    assert torch.equal(fused.labels, torch.tensor([0, 1, 0]))
+    both = (0.8 * torch.tensor([10., 10., 30., 40.]) + 0.4 * torch.tensor([12., 10., 32., 40.])) / 1.2
+    assert torch.allclose(fused.bboxes, torch.stack([both, torch.tensor([50., 5., 60., 15.]),
+                                                     torch.tensor([85., 20., 95., 30.])]), atol=1e-4)
+    empty = fused_boxes(prediction(torch.zeros(0, 4), [], []), prediction(torch.zeros(0, 4), [], []))
+    assert empty.pred_instances.bboxes.shape == (0, 4) and len(empty.pred_instances.scores) == 0
+
+
+def test_detector_wbf_merge_fuses_the_image_and_its_mirror(demo_detector):
+    """With ``box_merge='wbf'`` the prediction is the fusion of the plain detector's boxes on the image and on its
+    mirror (not NMS's merge); the attack's loss and the cost are those of the NMS merge."""
+    from mmequi.models.det_robust_model import fused_boxes
+    detector, items = demo_detector
+    item = pseudo_collate([copy.deepcopy(items[0])])
+    sample, pixels = item['data_samples'][0], item['inputs'][0].float()[None]
+    plain_model, wbf = DetRobustModel(detector), dict(FLIP_MERGE, box_merge='wbf')
+    with torch.no_grad():
+        ours = DetRobustModel(detector, defense=wbf).predict_pixels(pixels, sample).pred_instances
+        nms = DetRobustModel(detector, defense=FLIP_MERGE).predict_pixels(pixels, sample).pred_instances
+        expected = fused_boxes(plain_model.predict_pixels(pixels, sample),
+                               plain_model.predict_pixels(pixels.flip(-1), sample)).pred_instances
+        through = DetRobustModel(detector, attack=BPDA_APGD, defense=wbf, score=False).task_objective(sample)
+        assert torch.equal(through(pixels), DetRobustModel(detector, attack=BPDA_APGD, defense=FLIP_MERGE,
+                                                           score=False).task_objective(sample)(pixels))
+    assert torch.equal(ours.bboxes, expected.bboxes) and torch.equal(ours.scores, expected.scores)
+    assert ours.scores.shape != nms.scores.shape or not torch.allclose(ours.scores, nms.scores)
+
+
+@pytest.mark.parametrize('box_merge', ['NMS', 'soft', None])
+def test_an_unknown_box_merge_is_named(box_merge):
+    with pytest.raises(ValueError, match="box_merge must be one of \\('nms', 'wbf'\\)"):
+        FlipScaleTTA(scales=(1.0,), box_merge=box_merge)
+
+
 @pytest.mark.parametrize('boxes', ['tensor', 'HorizontalBoxes'])
 def test_mirrored_ground_truth_for_either_box_type(boxes):
     """The mirror's ground truth: x1, x2 -> width - x2, width - x1, for mmdet's box type and for a plain tensor,

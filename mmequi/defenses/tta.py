@@ -16,12 +16,15 @@ class FlipScaleTTA(Defense):
     returns its input (ε_v = 0); the robust wrapper predicts through :meth:`merge`, and an adaptive attack's task
     loss goes through the same merge. The merge is differentiable, so BPDA (the identity, exact here) + APGD is a
     white-box attack on the TTA model, and an attack on the undefended model sent through it is the transfer case.
-    A detector merges the boxes of the image and its mirror instead (:class:`~mmequi.models.DetRobustModel`, mmdet's
-    ``DetTTAModel`` rule; :attr:`merges_boxes`).
+    A detector merges the boxes of the image and its mirror instead (:class:`~mmequi.models.DetRobustModel`;
+    :attr:`merges_boxes`), by ``box_merge``.
 
     Args:
         scales: the views' scale factors (1.0 is the input itself); mmseg's configs use 0.5–1.75.
         flip: also each scale mirrored left-right.
+        box_merge: how a detector merges the two views' boxes: ``'nms'`` (mmdet's ``DetTTAModel`` rule: NMS over
+            both) or ``'wbf'`` (mmdet's ``weighted_boxes_fusion``: matched boxes averaged, a box only one view
+            predicts at half its score, the detector's counterpart of the mean softmax). A segmentor ignores it.
 
     Cost: ``forward_passes`` forwards, in units of the input's area, and nothing to optimise.
 
@@ -32,8 +35,13 @@ class FlipScaleTTA(Defense):
     """
     merges_predictions = True
 
-    def __init__(self, scales: Sequence[float] = (1.0, 1.5), flip: bool = True):
+    box_merges = ('nms', 'wbf')
+
+    def __init__(self, scales: Sequence[float] = (1.0, 1.5), flip: bool = True, box_merge: str = 'nms'):
         super().__init__(None, eps=0.0, steps=0, random_start=False)
+        if box_merge not in self.box_merges:
+            raise ValueError(f'box_merge must be one of {self.box_merges}, got {box_merge!r}')
+        self.box_merge = box_merge
         if (isinstance(scales, (str, bytes)) or not hasattr(scales, '__len__') or not len(scales)
                 or not all(isinstance(s, (int, float)) and not isinstance(s, bool) and 0 < s <= 4 for s in scales)):
             raise ValueError(f'scales must be a non-empty sequence of scale factors in (0, 4], got {scales!r}')
@@ -68,7 +76,8 @@ class FlipScaleTTA(Defense):
         return self.scales == (1.0,) and self.flip
 
     def __repr__(self):
-        return f'{type(self).__name__}(scales={self.scales}, flip={self.flip})'
+        merge = '' if self.box_merge == 'nms' else f', box_merge={self.box_merge!r}'
+        return f'{type(self).__name__}(scales={self.scales}, flip={self.flip}{merge})'
 
 
 @DEFENSES.register_module()
@@ -116,6 +125,10 @@ class PurifiedTTA(Defense):
     @property
     def merges_boxes(self) -> bool:
         return self.tta.merges_boxes
+
+    @property
+    def box_merge(self) -> str:
+        return self.tta.box_merge
 
     def purify(self, images, feature_fn=None, generator=None, valid_mask=None):
         return self.purifier.purify(images, feature_fn, generator, valid_mask)

@@ -5,11 +5,12 @@ import copy
 
 import torch
 from mmdet.models.test_time_augs import DetTTAModel
+from mmdet.models.utils import weighted_boxes_fusion
 from mmdet.registry import MODELS as DET_MODELS
 from mmdet.structures.bbox import bbox_flip
 from mmengine.config import ConfigDict
 from mmengine.logging import MessageHub
-from mmengine.structures import PixelData
+from mmengine.structures import InstanceData, PixelData
 
 from .robust_model import RobustModel, loss_mode, preprocess
 
@@ -51,6 +52,27 @@ def needs_annotations(model) -> str:
 
 # mmdet's TTA configs' merge of the views' boxes (``tta_model = dict(type='DetTTAModel', tta_cfg=...)``)
 TTA_CFG = ConfigDict(nms=dict(type='nms', iou_threshold=0.5), max_per_img=100)
+# weighted boxes fusion's defaults (mmdet's tools/analysis_tools/fuse_results.py): boxes of one class overlapping by
+# IoU > 0.55 are one object; its score is the views' mean, a view that misses it counting as 0
+WBF_IOU = 0.55
+
+
+def fused_boxes(plain, mirror):
+    """``plain`` with the weighted boxes fusion of its boxes and those of ``mirror`` (the mirrored image's prediction,
+    flipped back here), at most ``TTA_CFG.max_per_img`` of them by score."""
+    pred, shape = mirror.pred_instances, plain.metainfo['ori_shape']
+    views = (plain.pred_instances.bboxes, bbox_flip(pred.bboxes, shape, 'horizontal'))
+    boxes, scores, labels = weighted_boxes_fusion(
+        [b.detach().cpu().numpy() for b in views],
+        [p.scores.detach().cpu().numpy() for p in (plain.pred_instances, pred)],
+        [p.labels.cpu().numpy() for p in (plain.pred_instances, pred)], iou_thr=WBF_IOU, conf_type='avg')
+    device, top = views[0].device, TTA_CFG.max_per_img
+    merged = InstanceData()
+    merged.bboxes = boxes.reshape(-1, 4)[:top].to(device)
+    merged.scores = scores.reshape(-1)[:top].to(device)
+    merged.labels = labels.reshape(-1)[:top].long().to(device)
+    plain.pred_instances = merged
+    return plain
 
 
 def mirrored(sample, width):
@@ -131,7 +153,8 @@ class DetRobustModel(RobustModel):
 
     A defense that merges views (``FlipScaleTTA`` with one scale, or ``PurifiedTTA`` around one) merges the boxes
     of the image and its mirror as mmdet's ``DetTTAModel`` does (the mirror's boxes flipped back, NMS over both,
-    ``TTA_CFG``); an adaptive attack raises both views' losses (:class:`DetectionLoss`).
+    ``TTA_CFG``), or by weighted boxes fusion (``box_merge='wbf'``, :func:`fused_boxes`); an adaptive attack raises
+    both views' losses (:class:`DetectionLoss`).
     """
     merges_predictions = True  # the boxes of the image and its mirror
 
@@ -166,6 +189,8 @@ class DetRobustModel(RobustModel):
         if self.merge is None:
             return plain
         mirror = super().predict_pixels(pixels.flip(-1), sample)
+        if self.merge.box_merge == 'wbf':
+            return fused_boxes(plain, mirror)
         plain.set_metainfo(dict(flip=False, flip_direction=None))
         mirror.set_metainfo(dict(flip=True, flip_direction='horizontal'))
         return DetTTAModel(module=self.module, tta_cfg=TTA_CFG)._merge_single_sample([plain, mirror])
