@@ -135,7 +135,7 @@ def test_one_source_rule():
     ('equivariance_flip', 'HFlip', None), ('equivariance_fast', 'Resize', None), ('tta', None, (1.0, 1.5)),
     ('tta_flip', None, (1.0,)), ('equivariance_flip_tta', 'HFlip', (1.0, 1.5)),
     ('equivariance_fast_flip_merge', 'Resize', (1.0,)), ('tta_flip_wbf', None, (1.0,)),
-    ('equivariance_fast_flip_wbf', 'Resize', (1.0,))])
+    ('equivariance_fast_flip_wbf', 'Resize', (1.0,)), ('equivariance_fast_eps8_flip_wbf', 'Resize', (1.0,))])
 def test_shipped_presets_build_what_they_say(name, kind, scales):
     from mmequi.apis.config import load_component
     from mmequi.registry import DEFENSES, build
@@ -144,9 +144,10 @@ def test_shipped_presets_build_what_they_say(name, kind, scales):
         assert defense.box_merge == ('wbf' if name.endswith('_wbf') else 'nms')
     if kind is None:  # the model's own TTA: no pixel changes, a merge of flips (and scales)
         assert defense.eps == 0 and defense.scales == scales and defense.flip
-    else:  # the fast budget: one view, T = 5, ε_v = 6
+    else:  # the fast budget: one view, T = 5, ε_v = 6 (8 where the name says so)
         assert [type(t).__name__ for t in defense.objective.transforms] == [kind]
-        assert (defense.steps, defense.eps, defense.objective.max_view_area) == (5, 6.0, 1.0)
+        eps = 8.0 if '_eps8_' in name else 6.0
+        assert (defense.steps, defense.eps, defense.objective.max_view_area) == (5, eps, 1.0)
         if scales is not None:  # a purifier, then the model's own TTA
             assert type(defense.purifier).__name__ == 'EquivariancePurifier' and defense.tta.scales == scales
             assert defense.tta.flip
