@@ -44,7 +44,7 @@ publish = rm -rf docs/robustness/$(1)/cells && mkdir -p docs/robustness/$(1) && 
 # (ε = 32/255, and 2×, 4× and 8× the steps of BPDA + APGD with one and with 4 draws per step, on the fast preset and
 # random noise); the COCO-format detector against PGD, APGD and the adaptive attacks on 20 images; the model's own
 # test-time augmentation (the tta defense) on the same 20 Cityscapes-format images (about 1 h); the detector's own
-# flip TTA (boxes merged by NMS) alone and after the fast preset on the COCO-format 20 (coco-tta-20). About 9 h
+# flip TTA (boxes merged by NMS, and fused) and the detectors' preset on the COCO-format 20 (coco-tta-20). About 10 h
 # here, resumable: cell by cell and, in shards of 4 images, within a Cityscapes cell.
 HEADLINE_ATTACKS := none pgd_linf_eps4_50steps sea_linf_eps4_100steps equivariance_aware_pgd_linf_eps4_50steps \
 	bpda_apgd_eot1_linf_eps4_50steps sea_bpda_eot1_linf_eps4_25steps bpda_apgd_eot4_linf_eps4_50steps
@@ -93,11 +93,11 @@ headline: data
 		--convergence-attacks bpda_apgd_eot4_linf_eps4_50steps --nproc $(NPROC)
 	$(PYTHON) tools/robustness_report.py $(DEMO_COCO) --work-dir work_dirs/report/coco-tta-20 --num-images 20 \
 		--attacks none pgd_linf_eps4_50steps apgd_linf_eps4_50steps bpda_apgd_eot1_linf_eps4_50steps \
-		bpda_apgd_eot4_linf_eps4_50steps --defenses none tta_flip equivariance_fast_flip_merge \
-		--skip bpda_apgd_eot4_linf_eps4_50steps:tta_flip --sweep-attack bpda_apgd_eot1_linf_eps4_50steps \
-		--sweep-defense equivariance_fast_flip_merge --sweep-defenses tta_flip equivariance_fast_flip_merge \
-		--attack-steps 100 200 --convergence-attacks bpda_apgd_eot1_linf_eps4_50steps bpda_apgd_eot4_linf_eps4_50steps \
-		--nproc $(NPROC)
+		bpda_apgd_eot4_linf_eps4_50steps --defenses none tta_flip tta_flip_wbf equivariance_fast_eps8_flip_wbf \
+		--skip bpda_apgd_eot4_linf_eps4_50steps:none bpda_apgd_eot1_linf_eps4_50steps:none \
+		bpda_apgd_eot4_linf_eps4_50steps:tta_flip bpda_apgd_eot4_linf_eps4_50steps:tta_flip_wbf \
+		--sweep-defenses tta_flip tta_flip_wbf equivariance_fast_eps8_flip_wbf --attack-steps 100 200 \
+		--convergence-attacks bpda_apgd_eot1_linf_eps4_50steps bpda_apgd_eot4_linf_eps4_50steps --nproc $(NPROC)
 	$(call publish,cityscapes-headline-20)
 	$(call publish,coco-headline-20)
 	$(call publish,cityscapes-tta-20)
@@ -151,8 +151,8 @@ benchmark-val: data
 		equivariance_flip tta equivariance_fast --reference equivariance --no-adaptive equivariance equivariance_fast \
 		--adaptive $(PROXY)
 	$(BENCH) $(DEMO_COCO) --work-dir work_dirs/benchmark/val-coco --settings equivariance equivariance_fast \
-		equivariance_fast_flip_merge tta_flip equivariance_flip --reference equivariance \
-		--no-adaptive equivariance tta_flip equivariance_flip --adaptive $(PROXY)
+		equivariance_fast_flip_merge tta_flip equivariance_flip equivariance_fast_eps8_flip_wbf tta_flip_wbf \
+		--reference equivariance --no-adaptive equivariance tta_flip equivariance_flip tta_flip_wbf --adaptive $(PROXY)
 	for part in val-cityscapes val-voc val-coco; do $(PYTHON) tools/misc/publish_cells.py work_dirs/benchmark/$$part \
 		docs/benchmark/clean-price/$$part; done
 

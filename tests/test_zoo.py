@@ -289,8 +289,8 @@ def test_a_failure_without_mmequi_is_named_by_what_the_environment_lacks():
 
 def test_an_instance_segmentor_without_masks_in_its_test_pipeline_is_refused_before_any_image():
     """Mask R-CNN's loss needs masks: a test pipeline that loads boxes only (or nothing) is refused when the hook
-    wraps the model, naming the step with with_mask=True; with masks loaded it wraps; a box-only detector asks for
-    boxes only."""
+    wraps the model, naming the step with with_mask=True; with masks loaded it wraps, but not with a defense that
+    merges views' boxes; a box-only detector asks for boxes only."""
     from types import SimpleNamespace
 
     from mmcv.transforms import LoadImageFromFile
@@ -313,6 +313,11 @@ def test_an_instance_segmentor_without_masks_in_its_test_pipeline_is_refused_bef
     wrapped = runner(mask_rcnn, LoadAnnotations(with_bbox=True, with_mask=True))
     RobustTestHook(attack=attack, score=False).before_test(wrapped)
     assert isinstance(wrapped.model, DetRobustModel)
+    for box_merge in ('nms', 'wbf'):  # a merge of views merges boxes only: refused, naming the defense
+        merge = dict(type='FlipScaleTTA', scales=(1.0,), flip=True, box_merge=box_merge)
+        with pytest.raises(ValueError, match=r"MaskRCNN predicts instance masks, which a merge of views cannot "
+                                             r"merge.*FlipScaleTTA"):
+            DetRobustModel(mask_rcnn, defense=merge)
     retina = build('mmdet', osp.join(MMDET_CONFIGS, 'retinanet', 'retinanet_r18_fpn_1x_coco.py'))
     with pytest.raises(ValueError, match=r"RetinaNet needs gt_instances in the test data: add "
                                          r"dict\(type='LoadAnnotations', with_bbox=True\)"):

@@ -178,6 +178,10 @@ class DetRobustModel(RobustModel):
         if self.merge is not None and not self.merge.merges_boxes:
             raise ValueError(f'{self.defense!r}: a detector merges the boxes of the image and its mirror, at one scale '
                              '(a rescaled view is not built): use FlipScaleTTA(scales=(1.0,), flip=True)')
+        if self.merge is not None and segments_instances(predicting_detector(module)):
+            # NMS and the fusion merge boxes only (mmdet's DetTTAModel refuses masks too): masks would be lost
+            raise ValueError(f'{type(module).__name__} predicts instance masks, which a merge of views cannot merge '
+                             f'(boxes only): use a defense without a merge, not {self.defense!r}')
 
     def task_objective(self, sample):
         return DetectionLoss(self.module, sample, seed=self.seed, merge=self.attacked_merge)
