@@ -251,8 +251,8 @@ def test_robustness_report_nproc_runs_each_cell_with_torchrun(tmp_path, monkeypa
 
 
 def test_demo_gives_each_task_its_shipped_preset():
-    """make demo runs the segmentors with the flip view + their own TTA merge and the detector with the fast preset (no
-    merge: a detector's merge keeps less under the adaptive proxy), each built from its shipped config."""
+    """make demo runs the segmentors with the flip view + their own TTA merge and the detector with the ×2 view at
+    ε_v = 8 + the fused boxes of the image and its mirror (not NMS's merge), each built from its shipped config."""
     from argparse import Namespace
 
     from mmequi.apis.config import load_component
@@ -265,9 +265,9 @@ def test_demo_gives_each_task_its_shipped_preset():
             presets.setdefault(cell[0], set()).add(cell[6])
     assert presets == {'Cityscapes-format FCN-R18': {'equivariance_flip_tta'},
                        'VOC-format FCN-R18': {'equivariance_flip_tta'},
-                       'COCO-format Faster R-CNN R18': {'equivariance_fast'}}
+                       'COCO-format Faster R-CNN R18': {'equivariance_fast_eps8_flip_wbf'}}
     detector_preset = build(DEFENSES, load_component('defense', demo.DET_DEFENSE), 'defense')
-    assert not getattr(detector_preset, 'merges_predictions', False)
+    assert detector_preset.box_merge == 'wbf' and detector_preset.merges_boxes and detector_preset.eps == 8
 
 
 def test_demo_report_links_the_robustness_report(tmp_path, repo_root, monkeypatch):

@@ -17,10 +17,10 @@ ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 ATTACK, REFERENCE = 'pgd_linf_eps4_50steps', 'equivariance'
 # The shipped default per task (docs/benchmark/clean-price/README.md, chosen on the development splits on clean
 # accuracy, the adaptive proxy and cost at once): segmentors purify with the flip view, then predict through their own
-# TTA merge. A detector keeps the fast preset: the flip view costs it more clean mAP and recovers less than the ×2
-# view (round 5), and its own flip merge (boxes by NMS) after the fast preset keeps less under the adaptive proxy
-# (round 7).
-SEG_DEFENSE, DET_DEFENSE = 'equivariance_flip_tta', 'equivariance_fast'
+# TTA merge. A detector purifies with the ×2 view at ε_v = 8/255, then fuses the boxes of the purified image and its
+# mirror (round 8: its flip view costs more clean mAP than the ×2 view, round 5; NMS instead of the fusion keeps
+# less under the adaptive proxy, round 7).
+SEG_DEFENSE, DET_DEFENSE = 'equivariance_flip_tta', 'equivariance_fast_eps8_flip_wbf'
 ROBUSTNESS_REPORT = 'docs/robustness/README.md'  # adaptive attacks, baselines, sweeps: `make report`
 BENCHMARK = 'docs/benchmark/README.md'  # every defense setting's cost and robustness
 
@@ -118,7 +118,8 @@ def main(argv=None):
         f.write('# mmequi demo\n\nAttack: PGD L∞ ε = 4/255, step 1/255, 50 steps, random start, on the undefended '
                 f'model. Defense on every image: `{SEG_DEFENSE}` for the segmentors (the flip view, T = 5, then the '
                 f'model\'s own TTA merge, `configs/_base_/defenses/{SEG_DEFENSE}.py`) and `{DET_DEFENSE}` for the '
-                f'detector (the ×2 view, T = 5: NMS cannot be merged differentiably), and `{REFERENCE}` (the '
+                f'detector (the ×2 view, T = 5, ε_v = 8/255, then the boxes of the image and its mirror fused), '
+                f'and `{REFERENCE}` (the '
                 'paper\'s reference defaults: K = 8, T = 20, ε_v = 6/255) beside it on the first images of one '
                 'model; on the logits (segmentation) or the finest FPN level (detection). '
                 'The equivariance score is that of the input the model predicted on (clean, attacked or purified). '
