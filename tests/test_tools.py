@@ -387,8 +387,8 @@ def test_report_convergence_table_judges_each_doubling_against_the_noise_of_the_
 
 
 def test_report_convergence_table_gives_a_detectors_change_without_an_interval(tmp_path):
-    """mAP is not a sum over images: the detector's rows give each step count's mAP and its change, and say that no
-    interval was computed instead of judging the change."""
+    """Detector cells recorded without their boxes (before 2026-12-07): each step count's mAP and its change, and a
+    note that no interval was computed instead of a verdict (with boxes: tests/test_box_map.py)."""
     from argparse import Namespace
 
     from tools.robustness_report import convergence_table
@@ -403,7 +403,7 @@ def test_report_convergence_table_gives_a_detectors_change_without_an_interval(t
     assert lines[0].split(' | ')[4] == 'coco/bbox_mAP'
     rows = [line.split(' | ') for line in lines[2:]]
     assert [row[2:5] for row in rows] == [['20', '20', '0.687'], ['20', '40', '0.674'], ['20', '80', '0.652']]
-    assert rows[2][5:] == ['-0.022', '–', 'no interval: coco/bbox_mAP is not a sum over images |']
+    assert rows[2][5:] == ['-0.022', '–', 'no interval: cells without per-image boxes |']
 
 
 def test_headline_worst_adaptive_includes_the_longer_runs_of_the_steps_sweep():

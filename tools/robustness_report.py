@@ -20,10 +20,12 @@ import os.path as osp
 import sys
 
 import numpy as np
+from mmengine.config import Config, DictAction
 
 from mmequi.apis.cells import (CellRunner, decimals, load_per_image, needs_defense, old_score_scale, short,
                                task_metric)
 from mmequi.apis.config import load_component
+from mmequi.evaluation.box_map import RecordsBoxMAP
 from mmequi.evaluation.statistics import (bootstrap_draws, common_images, paired_interval, records_miou, verdict,
                                           worst_per_image)
 
@@ -183,7 +185,9 @@ def convergence_table(args, records, resamples=2000):
     attack's own steps included) and the change from the step count before. Segmentation, with per-image class
     areas: a 95 % bootstrap interval over the images (the same resampled images for both runs), "falls" when the whole
     interval lies below 0, so that "does not fall further with 2× more steps" is judged against the noise of a few
-    images. Otherwise (a detector's mAP is not a sum over images; cells without class areas) the change alone."""
+    images. Detectors, with per-image boxes: the same interval, each draw re-scored as mmdet's CocoMetric scores a
+    run (``RecordsBoxMAP``: mAP is not a sum over images). Otherwise (older cells without those records) the change
+    alone."""
     swept = {(r['attack'], r['defense']) for r in records if r['sweep'] == 'attack_steps'}
     runs = {}
     for r in records:
@@ -199,11 +203,11 @@ def convergence_table(args, records, resamples=2000):
     for (attack, defense), by_steps in runs.items():
         records_by_steps = [(n, by_steps[n]) for n in sorted(by_steps)]
         cells = [(n, load_per_image(args.work_dir, r)) for n, r in records_by_steps]
-        with_areas = all(c and all('class_areas' in m for m in c.values()) for _, c in cells)
-        if with_areas:
+        score = per_image_score(args, [c for _, c in cells])
+        if score:
             images = common_images([c for _, c in cells])
             draws = bootstrap_draws(images, resamples, rng)
-            values = [records_miou(c, images) for _, c in cells]
+            values = [score(c, images) for _, c in cells]
             counts = [len(images)] * len(cells)
         else:
             values = [r['metrics'][key] for _, r in records_by_steps]
@@ -212,17 +216,33 @@ def convergence_table(args, records, resamples=2000):
             row = [short(attack), short(defense), str(counts[i]), str(n), f'{value:.{digits}f}']
             if i == 0:
                 row += ['', '', '']
-            elif with_areas:
-                low, high = paired_interval(cell, cells[i - 1][1], draws)
+            elif score:
+                low, high = paired_interval(cell, cells[i - 1][1], draws, score)
                 row += [f'{value - values[i - 1]:+.{digits}f}', f'[{low:+.{digits}f}, {high:+.{digits}f}]',
                         verdict(low, high)]
             else:
-                why = 'cells without per-image class areas' if key == 'mIoU' else f'{key} is not a sum over images'
+                why = 'cells without per-image class areas' if key == 'mIoU' else 'cells without per-image boxes'
                 row += [f'{value - values[i - 1]:+.{digits}f}', '–', f'no interval: {why}']
             lines.append('| ' + ' | '.join(row) + ' |')
     header = ['attack', 'defense', 'images', 'steps', key, 'change from the steps before',
               '95 % interval (bootstrap over images)', 'verdict']
     return ['| ' + ' | '.join(header) + ' |', '|' + '---|' * len(header)] + lines
+
+
+def per_image_score(args, cells):
+    """What the metric of a draw of images is computed from, when every cell has the per-image records it needs:
+    mIoU from class areas, a detector's bbox mAP from its boxes (scored against ``args.config``'s annotation file);
+    else None."""
+    if not all(cells):
+        return None
+    if all('class_areas' in m for c in cells for m in c.values()):
+        return records_miou
+    if all('bboxes' in m for c in cells for m in c.values()) and getattr(args, 'config', None):
+        cfg = Config.fromfile(args.config)
+        cfg.merge_from_dict({k: DictAction._parse_iterable(v) for k, v in  # the runs' --cfg-options, as test.py
+                             (option.split('=', 1) for option in getattr(args, 'cfg_options', None) or [])})
+        return RecordsBoxMAP.from_config(cfg)
+    return None
 
 
 def per_image_worst(args, records):

@@ -1,8 +1,9 @@
 """Statistics over the per-image records of several runs on the same images: bootstrap intervals over images, the
 convergence verdict of an attack's steps sweep, and the worst case per image (SEA's rule). A run's records here are
-``{img_path: per-image metrics}`` (``aAcc``; ``class_areas`` for segmentation), as ``RobustRecordMetric`` writes them.
+``{img_path: per-image metrics}`` (``aAcc``; ``class_areas`` for segmentation; boxes for detection), as
+``RobustRecordMetric`` writes them.
 """
-from typing import Dict, List, Optional, Sequence
+from typing import Callable, Dict, List, Optional, Sequence
 
 import numpy as np
 
@@ -22,9 +23,11 @@ def bootstrap_draws(images: Sequence[str], resamples: int, rng: np.random.Genera
     return [[images[i] for i in rng.integers(len(images), size=len(images))] for _ in range(resamples)]
 
 
-def paired_interval(runs: Records, before: Records, draws: List[List[str]]) -> tuple:
-    """95 % interval of mIoU(``runs``) − mIoU(``before``) over the bootstrap ``draws`` of their common images."""
-    low, high = np.percentile([records_miou(runs, d) - records_miou(before, d) for d in draws], [2.5, 97.5])
+def paired_interval(runs: Records, before: Records, draws: List[List[str]],
+                    score: Callable[[Records, Sequence[str]], float] = records_miou) -> tuple:
+    """95 % interval of score(``runs``) − score(``before``) over the bootstrap ``draws`` of their common images
+    (``score``: mIoU from class areas, or a detector's ``box_map.RecordsBoxMAP``)."""
+    low, high = np.percentile([score(runs, d) - score(before, d) for d in draws], [2.5, 97.5])
     return low, high
 
 

@@ -49,6 +49,7 @@ T_TRF = 'tests/test_equivariance_transforms.py'
 T_LOSS = 'tests/test_equivariance_loss.py'
 T_PUR = 'tests/test_purifier.py'
 T_TTA = 'tests/test_tta_defense.py'
+T_BOX = 'tests/test_box_map.py'
 
 BREAKS = [
     # ---- the shared loop (mmequi/loop.py) -------------------------------------------------------------------------
@@ -379,9 +380,19 @@ BREAKS = [
           "f'{v:.3f}' if isinstance(v, float)", "f'{v:.2f}' if isinstance(v, float)",
           ('tests/test_tools.py::test_committed_reports_regenerate_from_their_cells',)),
     Break('statistics: the convergence interval of the earlier run minus the later', 'mmequi/evaluation/statistics.py',
-          "[records_miou(runs, d) - records_miou(before, d) for d in draws]",
-          "[records_miou(before, d) - records_miou(runs, d) for d in draws]",
+          "[score(runs, d) - score(before, d) for d in draws]",
+          "[score(before, d) - score(runs, d) for d in draws]",
           ('tests/test_tools.py::test_report_convergence_table_judges_each_doubling_against_the_noise_of_the_images',)),
+    Break("box mAP: an image drawn twice counted once", 'mmequi/evaluation/box_map.py',
+          "for new_id, image in enumerate(images, start=1):", "for new_id, image in enumerate(dict.fromkeys(images), start=1):",
+          (T_BOX,)),
+    Break('box mAP: boxes given to pycocotools as corners, not width and height', 'mmequi/evaluation/box_map.py',
+          "bbox=[x1, y1, x2 - x1, y2 - y1]", "bbox=[x1, y1, x2, y2]", (T_BOX,)),
+    Break("box mAP: labels taken for COCO category ids", 'mmequi/evaluation/box_map.py',
+          "category_id=self.cat_ids[label])", "category_id=label + 1)", (T_BOX,)),
+    Break("report: a detector's steps sweep judged without its boxes", 'tools/robustness_report.py',
+          "    if all('bboxes' in m for c in cells", "    if False and all('bboxes' in m for c in cells",
+          (T_BOX,)),
     Break("statistics: the worst case per image takes each image's best accuracy", 'mmequi/evaluation/statistics.py',
           "worst_acc = sum(min(r[i]['aAcc'] for r in runs.values())",
           "worst_acc = sum(max(r[i]['aAcc'] for r in runs.values())",

@@ -1,0 +1,96 @@
+"""A detector's bbox mAP from per-image records (``mmequi/evaluation/box_map.py``): the figure mmdet's CocoMetric gives
+the same boxes, for the run's images and for a bootstrap draw with an image drawn twice; and the report's steps sweep
+judges a detector's change against a bootstrap interval over images, as it does a segmentor's."""
+import json
+from argparse import Namespace
+
+import pytest
+import torch
+from conftest import DET_CONFIG
+
+CLASSES = ('person', 'car', 'stop sign', 'dog', 'bottle', 'clock')  # the demo detector's, in label order
+TRUTH = {1: [(0, (10, 10, 40, 50)), (1, (60, 20, 90, 40))],  # img_id: [(label, x1, y1, x2, y2)]
+         2: [(0, (5, 5, 25, 45)), (2, (50, 50, 95, 90)), (1, (30, 60, 45, 80))],
+         3: [(3, (20, 20, 70, 70))]}
+
+
+def annotation_file(path, truth):
+    """A COCO annotation file of 100×100 images; category ids are not the labels (1, 3, 5, ...), as in COCO."""
+    images = [dict(id=i, file_name=f'{i}.jpg', width=100, height=100) for i in truth]
+    objects = [dict(id=10 * i + k, image_id=i, category_id=2 * label + 1, bbox=[x1, y1, x2 - x1, y2 - y1],
+                    area=float((x2 - x1) * (y2 - y1)), iscrowd=0)
+               for i, boxes in truth.items() for k, (label, (x1, y1, x2, y2)) in enumerate(boxes, start=1)]
+    categories = [dict(id=2 * c + 1, name=name) for c, name in enumerate(CLASSES)]
+    path.write_text(json.dumps(dict(images=images, annotations=objects, categories=categories)))
+    return str(path)
+
+
+def predictions(img_id, shift):
+    """A detector's data sample for image ``img_id``: each object found ``shift`` pixels off, with a false positive
+    and a wrong label of lower scores (so that the mAP is neither 0 nor 1 and differs per image). Scores differ
+    across images: pycocotools breaks ties by image order, which a draw changes."""
+    from mmdet.structures import DetDataSample
+    from mmengine.structures import InstanceData
+    found = [(label, [v + shift * (1 + img_id % 2) for v in box]) for label, box in TRUTH[img_id]]
+    found += [(4, [0, 0, 30, 30]), ((TRUTH[img_id][0][0] + 1) % 6, TRUTH[img_id][0][1])]
+    sample = DetDataSample(metainfo=dict(img_id=img_id, ori_shape=(100, 100), img_shape=(100, 100)))
+    sample.pred_instances = InstanceData(
+        bboxes=torch.tensor([box for _, box in found], dtype=torch.float32),
+        scores=torch.tensor([0.9 - 0.1 * k - 0.013 * img_id for k in range(len(found))]),  # no ties across images
+        labels=torch.tensor([label for label, _ in found]))
+    return sample
+
+
+def coco_metric_map(ann_file, samples):
+    from mmdet.evaluation import CocoMetric
+    metric = CocoMetric(ann_file=ann_file, metric='bbox')
+    metric.dataset_meta = dict(classes=CLASSES)
+    metric.process({}, [s.to_dict() for s in samples])
+    return metric.compute_metrics(metric.results)['bbox_mAP']
+
+
+def records(samples):
+    from mmequi.evaluation import per_image_metrics
+    return {f'{s.img_id}.jpg': json.loads(json.dumps(per_image_metrics(s, s))) for s in samples}  # as written
+
+
+def test_records_map_equals_coco_metric_on_the_run_and_on_a_draw_with_a_repeat(tmp_path):
+    from mmequi.evaluation.box_map import RecordsBoxMAP
+    scorer = RecordsBoxMAP(annotation_file(tmp_path / 'truth.json', TRUTH), CLASSES)
+    samples = [predictions(i, shift=3) for i in TRUTH]
+    kept = records(samples)
+    assert kept['2.jpg']['img_id'] == 2 and len(kept['2.jpg']['bboxes']) == 5
+    run = scorer(kept, ['1.jpg', '2.jpg', '3.jpg'])
+    assert 0.2 < run < 0.9
+    assert run == pytest.approx(coco_metric_map(str(tmp_path / 'truth.json'), samples), abs=5e-4)  # it rounds to .001
+    # Image 2 drawn twice is two images with its objects and boxes twice: a dataset written that way.
+    twice = {**TRUTH, 4: TRUTH[2]}
+    again = predictions(2, shift=3)
+    again.set_metainfo(dict(img_id=4))
+    drawn = scorer(kept, ['2.jpg', '1.jpg', '2.jpg', '3.jpg'])
+    assert abs(drawn - run) > 0.01  # the repeat counts
+    assert drawn == pytest.approx(coco_metric_map(annotation_file(tmp_path / 'twice.json', twice), samples + [again]),
+                                  abs=5e-4)
+
+
+def test_report_convergence_table_gives_a_detectors_change_a_bootstrap_interval(tmp_path):
+    """Boxes that move further off at 100 steps on every image: the change falls with its whole interval; the same
+    boxes again: an interval of zero width."""
+    from tools.robustness_report import convergence_table
+    ann_file = annotation_file(tmp_path / 'truth.json', TRUTH)
+    bpda = 'bpda_apgd_eot4_linf_eps4_50steps'
+    cells = []
+    for sweep, steps, shift in (('grid', None, 1), ('attack_steps', 100, 6), ('attack_steps', 200, 6)):
+        path = tmp_path / f'{steps}.jsonl'
+        path.write_text(''.join(json.dumps(dict(img_path=k, metrics=v)) + '\n'
+                                for k, v in records([predictions(i, shift) for i in TRUTH]).items()))
+        cells.append(dict(sweep=sweep, attack=bpda, defense='d', attack_opts={} if steps is None else dict(steps=steps),
+                          per_image=path.name, images=3, metrics={'coco/bbox_mAP': 0.5}))
+    args = Namespace(work_dir=str(tmp_path), config=DET_CONFIG, cfg_options=[f'test_evaluator.ann_file={ann_file}'])
+    rows = [line.split(' | ') for line in convergence_table(args, cells, resamples=200)[2:]]
+    assert [row[3] for row in rows] == ['50', '100', '200']
+    first, later = float(rows[0][4]), float(rows[1][4])
+    assert first > later + 0.05  # re-scored from the boxes, not the cells' recorded 0.5
+    low, high = (float(v) for v in rows[1][6].strip('[]').split(', '))
+    assert high < 0 and rows[1][7] == 'falls |'
+    assert rows[2][5:] == ['+0.000', '[+0.000, +0.000]', 'flat within noise |']
