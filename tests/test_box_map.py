@@ -6,7 +6,7 @@ from argparse import Namespace
 
 import pytest
 import torch
-from conftest import DET_CONFIG
+from conftest import DET_CHECKPOINT, DET_CONFIG
 
 CLASSES = ('person', 'car', 'stop sign', 'dog', 'bottle', 'clock')  # the demo detector's, in label order
 TRUTH = {1: [(0, (10, 10, 40, 50)), (1, (60, 20, 90, 40))],  # img_id: [(label, x1, y1, x2, y2)]
@@ -94,3 +94,27 @@ def test_report_convergence_table_gives_a_detectors_change_a_bootstrap_interval(
     low, high = (float(v) for v in rows[1][6].strip('[]').split(', '))
     assert high < 0 and rows[1][7] == 'falls |'
     assert rows[2][5:] == ['+0.000', '[+0.000, +0.000]', 'flat within noise |']
+
+
+def test_detector_shards_equal_the_cell_run_at_once(tmp_path):
+    """--shard-images on a detector: a cell run as shards of 2 images (the last of 1), merged from the records'
+    boxes, has the bbox figures of the same cell run at once, which are not the mean of the shards' mAPs."""
+    from testbed import generate_coco
+    from tools import robustness_report
+    data_root = generate_coco(tmp_path / 'data', num_train=1, num_val=3)
+    attack = tmp_path / 'pgd_tiny.py'
+    attack.write_text("attack = dict(type='PGD', eps=4, step_size=2, steps=2)\n")
+    defense = tmp_path / 'equi_tiny.py'
+    defense.write_text("defense = dict(type='EquivariancePurifier', num_views=1, steps=2)\n")
+    argv = [DET_CONFIG, DET_CHECKPOINT,
+            '--attacks', str(attack), '--defenses', str(defense), '--num-images', '3', '--cfg-options',
+            f'test_dataloader.dataset.data_root={data_root}',
+            f'test_evaluator.ann_file={data_root}/annotations/instances_val2017.json']
+    (whole, ) = robustness_report.main(argv + ['--work-dir', str(tmp_path / 'whole')])
+    (sharded, ) = robustness_report.main(argv + ['--work-dir', str(tmp_path / 'sharded'), '--shard-images', '2'])
+    assert sharded['images'] == whole['images'] == 3 and len(sharded['shards']) == 2
+    boxes = sorted(k for k in whole['metrics'] if k.startswith('coco/'))
+    assert len(boxes) == 6 and {k: sharded['metrics'][k] for k in boxes} == {k: whole['metrics'][k] for k in boxes}
+    assert sharded['metrics'] == pytest.approx(whole['metrics'], abs=1e-4)  # the equivariance scores too
+    parts = [json.load(open(p))['metrics']['coco/bbox_mAP'] for p in sorted((tmp_path / 'sharded').rglob('shard.json'))]
+    assert whole['metrics']['coco/bbox_mAP'] != pytest.approx(sum(parts) / len(parts), abs=5e-3)  # 0.759; 0.764, 0.775

@@ -222,15 +222,17 @@ def test_merged_metrics_equal_mmseg_and_mmequi_metrics():
 
 
 def test_robustness_report_refuses_shards_it_cannot_merge(tmp_path, repo_root, capsys):
-    """Shards without --num-images, or of a detector (its mAP is not merged from per-image records): refused before
-    any cell runs."""
+    """Shards without --num-images, or of metrics not merged from per-image records (a detector's per-class AP, as
+    its --cfg-options ask): refused before any cell runs."""
     from tools import robustness_report
-    for config, options in ((SEG_CITYSCAPES, []), (DET_COCO, ['--num-images', '4'])):
+    for config, options in ((SEG_CITYSCAPES, []),
+                            (DET_COCO, ['--num-images', '4', '--cfg-options', 'test_evaluator.classwise=True'])):
         with pytest.raises(SystemExit):
             robustness_report.main([osp.join(repo_root, config), 'model.pth', '--work-dir', str(tmp_path / 'report'),
                                     '--shard-images', '2', *options])
     err = capsys.readouterr().err
-    assert 'needs a positive shard size and --num-images' in err and "is not IoUMetric with iou_metrics=['mIoU']" in err
+    assert 'needs a positive shard size and --num-images' in err and "'classwise': True" in err
+    assert "is neither IoUMetric with iou_metrics=['mIoU'] nor CocoMetric with metric='bbox'" in err
     assert not (tmp_path / 'report').exists()
 
 

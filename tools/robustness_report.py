@@ -20,11 +20,10 @@ import os.path as osp
 import sys
 
 import numpy as np
-from mmengine.config import Config, DictAction
 
 from mmequi.apis.cells import (CellRunner, decimals, load_per_image, needs_defense, old_score_scale, short,
                                task_metric)
-from mmequi.apis.config import load_component
+from mmequi.apis.config import cfg_options_dict, load_component, load_config
 from mmequi.evaluation.box_map import RecordsBoxMAP
 from mmequi.evaluation.statistics import (bootstrap_draws, common_images, paired_interval, records_miou, verdict,
                                           worst_per_image)
@@ -238,10 +237,7 @@ def per_image_score(args, cells):
     if all('class_areas' in m for c in cells for m in c.values()):
         return records_miou
     if all('bboxes' in m for c in cells for m in c.values()) and getattr(args, 'config', None):
-        cfg = Config.fromfile(args.config)
-        cfg.merge_from_dict({k: DictAction._parse_iterable(v) for k, v in  # the runs' --cfg-options, as test.py
-                             (option.split('=', 1) for option in getattr(args, 'cfg_options', None) or [])})
-        return RecordsBoxMAP.from_config(cfg)
+        return RecordsBoxMAP.from_config(load_config(args.config, cfg_options_dict(getattr(args, 'cfg_options', None))))
     return None
 
 
@@ -405,8 +401,9 @@ def build_parser():
     parser.add_argument('--num-images', type=int, help='evaluate the first N images of the test split')
     parser.add_argument('--cfg-options', nargs='+', help='passed on to every tools/test.py run (key=value ...)')
     parser.add_argument('--shard-images', type=int, metavar='S',
-                        help='run each cell as resumable shards of S images, merged when done (segmentation, with '
-                             '--num-images): a long cell survives an interrupted session')
+                        help='run each cell as resumable shards of S images, merged from their per-image records '
+                             "when done (with --num-images; mIoU from class areas, a detector's bbox mAP re-scored "
+                             'from its boxes): a long cell survives an interrupted session')
     parser.add_argument('--nproc', type=int, default=1,
                         help='processes per tools/test.py run (torchrun --launcher pytorch: GPUs, or CPU with gloo)')
     parser.add_argument('--render', action='store_true',

@@ -24,7 +24,8 @@ import numpy as np
 from mmengine.registry import DefaultScope
 from mmengine.utils import ProgressBar
 
-from mmequi.apis.config import load_component, load_config
+from mmequi.apis.config import cfg_options_dict, load_component, load_config
+from mmequi.evaluation.box_map import RecordsBoxMAP
 from mmequi.evaluation.robust_records import metrics_from_records
 from mmequi.registry import ATTACKS, build
 
@@ -106,16 +107,27 @@ def run_test(command: Sequence[str], in_process: bool = False, cwd: Optional[str
         return dict(json.load(f), seconds=time.time() - start)
 
 
+def evaluators(cfg) -> list:
+    """The test evaluator's metric configs of ``cfg`` with their type's bare name (``kind``)."""
+    metrics = cfg.get('test_evaluator')
+    return [(str((m or {}).get('type', '')).split('.')[-1], m)
+            for m in (metrics if isinstance(metrics, (list, tuple)) else [metrics])]
+
+
 def unmergeable(cfg) -> Optional[str]:
     """Why the test metrics of ``cfg`` cannot be merged from per-image records (``metrics_from_records``), or
     None."""
-    evaluators = cfg.get('test_evaluator')
-    for evaluator in evaluators if isinstance(evaluators, (list, tuple)) else [evaluators]:
-        kind = str((evaluator or {}).get('type', '')).split('.')[-1]
+    for kind, evaluator in evaluators(cfg):
         if kind == 'IoUMetric' and list(evaluator.get('iou_metrics', ['mIoU'])) == ['mIoU'] \
                 and evaluator.get('nan_to_num') is None or kind == 'EquivarianceMetric':
             continue
-        return f'its test_evaluator {evaluator} is not IoUMetric with iou_metrics=[\'mIoU\']'
+        if kind == 'CocoMetric' and evaluator.get('metric', 'bbox') in ('bbox', ['bbox']) \
+                and evaluator.get('ann_file') and not evaluator.get('classwise') \
+                and not evaluator.get('format_only') and evaluator.get('iou_thrs') is None \
+                and evaluator.get('metric_items') is None:
+            continue
+        return (f'its test_evaluator {evaluator} is neither IoUMetric with iou_metrics=[\'mIoU\'] nor CocoMetric with '
+                "metric='bbox', an ann_file and its default figures")
     return None
 
 
@@ -140,8 +152,9 @@ class CellRunner:
         cfg_options: ``key=value`` strings passed to every run.
         nproc: processes per run (torchrun ``--launcher pytorch``: GPUs, or CPU processes with gloo).
         shard_images: run each cell as consecutive shards of this many of its ``num_images`` images, each its own
-            resumable run, merged when all are done (segmentation: per-image randomness follows the image, so the
-            merged cell equals the cell run at once). Checked here, before any run.
+            resumable run, merged when all are done (per-image randomness follows the image, so the merged cell
+            equals the cell run at once; segmentation from the records' class areas, a detector's bbox figures
+            re-scored from their boxes). Checked here, before any run.
         in_process: run in this process (``run_test``'s ``in_process``; tests and short demos).
     """
 
@@ -154,16 +167,18 @@ class CellRunner:
         self.config, self.checkpoint, self.work_dir = config, checkpoint, work_dir
         self.cfg_options, self.nproc, self.shard_images = list(cfg_options or []), nproc, shard_images
         self.in_process = in_process
-        self.num_classes = None
+        self.num_classes = self.boxes = None
         if shard_images is not None:
             if shard_images < 1:
                 raise ValueError(f'shard_images={shard_images}: needs a positive shard size')
-            cfg = load_config(config)
+            cfg = load_config(config, cfg_options_dict(self.cfg_options))
             why = unmergeable(cfg)
             if why:
-                raise ValueError(f'{config}: {why}; shards are merged from per-image segmentation records (aAcc, '
-                                 "mIoU, mAcc; a detector's mAP is not)")
-            self.num_classes = num_classes(cfg)
+                raise ValueError(f'{config}: {why}; shards are merged from per-image records (segmentation: aAcc, '
+                                 "mIoU, mAcc; detection: the bbox figures, re-scored from each image's boxes)")
+            kinds = [kind for kind, _ in evaluators(cfg)]
+            self.num_classes = num_classes(cfg) if 'IoUMetric' in kinds else None
+            self.boxes = RecordsBoxMAP.from_config(cfg) if 'CocoMetric' in kinds else None
 
     def run_all(self, cells: List[dict]) -> List[dict]:
         """Every cell (resumable), with a progress bar; a bad attack/defense name fails before hours of computing."""
@@ -258,7 +273,7 @@ class CellRunner:
             keys = dict.fromkeys(k for v in values for k in v)
             return {k: float(np.mean([v[k] for v in values if k in v])) for k in keys}
         memory = max((p['peak_memory'] for p in parts), key=lambda m: m.get('mib', 0))
-        return dict(metrics=metrics_from_records(lines, parts[0]['metrics'], self.num_classes),
+        return dict(metrics=metrics_from_records(lines, parts[0]['metrics'], self.num_classes, self.boxes),
                     settings=parts[0]['settings'], per_image=osp.relpath(per_image, self.work_dir),
                     seconds_per_image=mean_of('seconds'), images=len(lines), peak_memory=memory,
                     wall_seconds=sum(p['wall_seconds'] for p in parts), passes_per_image=mean_of('passes'),

@@ -1,4 +1,5 @@
 """Config loading shared by ``tools/train.py``, ``tools/test.py`` and the reports."""
+import argparse
 import os
 import os.path as osp
 
@@ -18,6 +19,16 @@ def parse_runner_args(parser, argv=None):
     if 'LOCAL_RANK' not in os.environ:
         os.environ['LOCAL_RANK'] = str(args.local_rank)
     return args
+
+
+def cfg_options_dict(options):
+    """``key=value`` strings (a report's ``--cfg-options``, passed on to every test run) as the dict the test tool
+    merges into the config (``DictAction``'s parsing), or None."""
+    if not options:
+        return None
+    parser = argparse.ArgumentParser()
+    parser.add_argument('--cfg-options', nargs='+', action=DictAction)
+    return parser.parse_args(['--cfg-options', *options]).cfg_options
 
 
 def task_scope(cfg):

@@ -11,6 +11,7 @@ from typing import Dict, Sequence
 
 from mmengine.config import Config
 
+BOX_METRICS = ('mAP', 'mAP_50', 'mAP_75', 'mAP_s', 'mAP_m', 'mAP_l')  # CocoMetric's names of stats[0:6]
 Records = Dict[str, dict]  # {img_path: that image's metrics}, with RobustRecordMetric's boxes (robust_records.py)
 
 
@@ -44,6 +45,18 @@ class RecordsBoxMAP:
         return cls(coco[0].ann_file, classes)
 
     def __call__(self, records: Records, images: Sequence[str]) -> float:
+        """bbox mAP (IoU 0.50:0.95, unrounded)."""
+        return float(self.evaluate(records, images)[0])
+
+    def metrics(self, records: Records, images: Sequence[str]) -> Dict[str, float]:
+        """``CocoMetric``'s bbox figures, named and rounded as it reports them (``coco/bbox_mAP``, ``_50``, ``_75``,
+        ``_s``, ``_m``, ``_l``): the metrics of image shards merged into one run."""
+        stats = self.evaluate(records, images)
+        return {f'coco/bbox_{name}': float(f'{stats[i]:.3f}') for i, name in enumerate(BOX_METRICS)}
+
+    def evaluate(self, records: Records, images: Sequence[str]) -> list:
+        """pycocotools' 12 summary figures of the draw (all 0 when no image has a box: nothing was found, where
+        ``CocoMetric`` stops with an error)."""
         from mmdet.datasets.api_wrappers import COCO, COCOeval
         truth = dict(images=[], annotations=[], categories=self.coco.dataset['categories'])
         boxes = []
@@ -56,7 +69,7 @@ class RecordsBoxMAP:
                            category_id=self.cat_ids[label])
                       for (x1, y1, x2, y2), score, label in zip(record['bboxes'], record['scores'], record['labels'])]
         if not boxes:
-            return 0.0
+            return [0.0] * 12
         with contextlib.redirect_stdout(io.StringIO()):
             gt = COCO()
             gt.dataset = truth
@@ -67,4 +80,4 @@ class RecordsBoxMAP:
             scored.evaluate()
             scored.accumulate()
             scored.summarize()
-        return float(scored.stats[0])
+        return list(scored.stats)

@@ -10,6 +10,7 @@ from mmengine.evaluator import BaseMetric
 from mmengine.registry import METRICS
 
 from .areas import class_areas, dataset_metrics, miou, pixel_accuracy
+from .box_map import BOX_METRICS
 from .equivariance_metric import STAGES, roc_auc
 
 
@@ -94,18 +95,30 @@ class RobustRecordMetric(BaseMetric):
         return {}
 
 
-def metrics_from_records(lines, keys, num_classes):
+def metrics_from_records(lines, keys, num_classes, boxes=None):
     """The metrics of several runs' per-image records ``lines`` (in image order) as one run over all their images
     computes them: mmseg's IoUMetric (aAcc, mIoU, mAcc, exactly: ``dataset_metrics`` of the per-image class areas of
-    a dataset of ``num_classes`` classes) and mmequi's EquivarianceMetric (mean score per stage, ROC-AUC). Every key
-    of ``keys`` (one run's metrics) must be among them: a detector's mAP is not a sum over images."""
-    mergeable = {'aAcc', 'mIoU', 'mAcc', *(f'equivariance/{s}' for s in (*STAGES, 'auc_clean_vs_attacked'))}
+    a dataset of ``num_classes`` classes), mmdet's CocoMetric bbox figures (re-scored from the records' boxes by
+    ``boxes``, a ``box_map.RecordsBoxMAP``) and mmequi's EquivarianceMetric (mean score per stage, ROC-AUC). Every
+    key of ``keys`` (one run's metrics) must be among them."""
+    segmentation = {'aAcc', 'mIoU', 'mAcc'}
+    detection = {f'coco/bbox_{name}' for name in BOX_METRICS} if boxes is not None else set()
+    mergeable = segmentation | detection | {f'equivariance/{s}' for s in (*STAGES, 'auc_clean_vs_attacked')}
     unknown = sorted(set(keys) - mergeable)
-    areas = [line['metrics'].get('class_areas') for line in lines]
-    if unknown or any(a is None or any(len(v) < 3 for v in a.values()) for a in areas):
-        raise ValueError(f'cannot merge {unknown or "per-image records without label areas"} from per-image records '
-                         '(shards merge segmentation runs: mIoU, aAcc, mAcc)')
-    metrics = dataset_metrics(areas, num_classes)
+    if unknown:
+        raise ValueError(f'cannot merge {unknown} from per-image records (shards merge mmseg\'s mIoU, aAcc, mAcc and '
+                         "mmdet's bbox CocoMetric)")
+    metrics = {}
+    if segmentation & set(keys):
+        areas = [line['metrics'].get('class_areas') for line in lines]
+        if any(a is None or any(len(v) < 3 for v in a.values()) for a in areas):
+            raise ValueError('cannot merge mIoU from per-image records without label areas')
+        metrics.update(dataset_metrics(areas, num_classes))
+    if detection & set(keys):
+        if not all('bboxes' in line['metrics'] for line in lines):
+            raise ValueError('cannot merge bbox mAP from per-image records without their boxes')
+        records = {line['img_path']: line['metrics'] for line in lines}
+        metrics.update(boxes.metrics(records, list(records)))
     stages = [s for s in STAGES if all(s in line.get('equivariance', {}) for line in lines)]
     metrics.update({f'equivariance/{s}': float(np.mean([line['equivariance'][s] for line in lines])) for s in stages})
     if 'attacked' in stages:
