@@ -74,7 +74,8 @@ headline: data
 		--attacks $(COCO_ATTACKS) --defenses none equivariance_fast random_noise \
 		--skip equivariance_aware_pgd_linf_eps4_50steps:random_noise \
 		--sweep-attack bpda_apgd_eot1_linf_eps4_50steps --sweep-defense equivariance_fast --eps 32 --attack-steps 100 200 \
-		--convergence-attacks bpda_apgd_eot1_linf_eps4_50steps bpda_apgd_eot4_linf_eps4_50steps --nproc $(NPROC)
+		--convergence-attacks bpda_apgd_eot1_linf_eps4_50steps bpda_apgd_eot4_linf_eps4_50steps --shard-images 4 \
+		--nproc $(NPROC)
 	$(REPORT) --work-dir work_dirs/report/cityscapes-tta-20 --num-images 20 --attacks none pgd_linf_eps4_50steps \
 		sea_linf_eps4_100steps bpda_eot1_linf_eps4_20steps bpda_apgd_eot1_linf_eps4_50steps \
 		sea_bpda_eot1_linf_eps4_25steps --defenses none tta --sweep-attack bpda_apgd_eot1_linf_eps4_50steps \
@@ -97,7 +98,8 @@ headline: data
 		--skip bpda_apgd_eot4_linf_eps4_50steps:none bpda_apgd_eot1_linf_eps4_50steps:none \
 		bpda_apgd_eot4_linf_eps4_50steps:tta_flip bpda_apgd_eot4_linf_eps4_50steps:tta_flip_wbf \
 		--sweep-defenses tta_flip tta_flip_wbf equivariance_fast_eps8_flip_wbf --attack-steps 100 200 \
-		--convergence-attacks bpda_apgd_eot1_linf_eps4_50steps bpda_apgd_eot4_linf_eps4_50steps --nproc $(NPROC)
+		--convergence-attacks bpda_apgd_eot1_linf_eps4_50steps bpda_apgd_eot4_linf_eps4_50steps --shard-images 4 \
+		--nproc $(NPROC)
 	$(call publish,cityscapes-headline-20)
 	$(call publish,coco-headline-20)
 	$(call publish,cityscapes-tta-20)

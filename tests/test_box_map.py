@@ -9,16 +9,19 @@ import torch
 from conftest import DET_CHECKPOINT, DET_CONFIG
 
 CLASSES = ('person', 'car', 'stop sign', 'dog', 'bottle', 'clock')  # the demo detector's, in label order
-TRUTH = {1: [(0, (10, 10, 40, 50)), (1, (60, 20, 90, 40))],  # img_id: [(label, x1, y1, x2, y2)]
+TRUTH = {1: [(0, (10.5, 10, 40, 50.25)), (1, (60, 20, 90, 40))],  # img_id: [(label, (x1, y1, x2, y2))]
          2: [(0, (5, 5, 25, 45)), (2, (50, 50, 95, 90)), (1, (30, 60, 45, 80))],
-         3: [(3, (20, 20, 70, 70))]}
+         3: [(3, (20, 20, 70, 70)), (0, (75, 5, 99, 40))],
+         4: [],  # no object: every box is a false positive
+         5: [(1, (10, 10, 60, 60))]}  # the detector finds nothing
+CROWD = {(3, 2)}  # (img_id, object number): a crowd region, whose boxes are ignored
 
 
 def annotation_file(path, truth):
     """A COCO annotation file of 100×100 images; category ids are not the labels (1, 3, 5, ...), as in COCO."""
     images = [dict(id=i, file_name=f'{i}.jpg', width=100, height=100) for i in truth]
     objects = [dict(id=10 * i + k, image_id=i, category_id=2 * label + 1, bbox=[x1, y1, x2 - x1, y2 - y1],
-                    area=float((x2 - x1) * (y2 - y1)), iscrowd=0)
+                    area=float((x2 - x1) * (y2 - y1)), iscrowd=int((i % 10, k) in CROWD))
                for i, boxes in truth.items() for k, (label, (x1, y1, x2, y2)) in enumerate(boxes, start=1)]
     categories = [dict(id=2 * c + 1, name=name) for c, name in enumerate(CLASSES)]
     path.write_text(json.dumps(dict(images=images, annotations=objects, categories=categories)))
@@ -26,27 +29,31 @@ def annotation_file(path, truth):
 
 
 def predictions(img_id, shift):
-    """A detector's data sample for image ``img_id``: each object found ``shift`` pixels off, with a false positive
-    and a wrong label of lower scores (so that the mAP is neither 0 nor 1 and differs per image). Scores differ
-    across images: pycocotools breaks ties by image order, which a draw changes."""
+    """A detector's data sample for image ``img_id``: each object found ``shift`` + 0.37 pixels off, with a false
+    positive and a wrong label of lower scores (so that the mAP is neither 0 nor 1 and differs per image); image 5:
+    no box. Scores differ across images (pycocotools breaks ties by image order, which a draw changes) and are not
+    round numbers: float32 values, as a detector gives them."""
     from mmdet.structures import DetDataSample
     from mmengine.structures import InstanceData
-    found = [(label, [v + shift * (1 + img_id % 2) for v in box]) for label, box in TRUTH[img_id]]
-    found += [(4, [0, 0, 30, 30]), ((TRUTH[img_id][0][0] + 1) % 6, TRUTH[img_id][0][1])]
+    objects = TRUTH[img_id % 10]
+    found = [(label, [v + shift * (1 + img_id % 2) + 0.37 for v in box]) for label, box in objects]
+    found += [(4, [0, 0, 30.3, 30])] + [((label + 1) % 6, box) for label, box in objects[:1]]
+    found = found if img_id % 10 != 5 else []
     sample = DetDataSample(metainfo=dict(img_id=img_id, ori_shape=(100, 100), img_shape=(100, 100)))
     sample.pred_instances = InstanceData(
-        bboxes=torch.tensor([box for _, box in found], dtype=torch.float32),
-        scores=torch.tensor([0.9 - 0.1 * k - 0.013 * img_id for k in range(len(found))]),  # no ties across images
-        labels=torch.tensor([label for label, _ in found]))
+        bboxes=torch.tensor([box for _, box in found], dtype=torch.float32).reshape(-1, 4),
+        scores=torch.tensor([0.9 - 0.1 * k - 0.013 * (img_id % 10) + 1e-4 / 3 for k in range(len(found))]),
+        labels=torch.tensor([label for label, _ in found], dtype=torch.long))
     return sample
 
 
-def coco_metric_map(ann_file, samples):
+def coco_metric(ann_file, samples):
+    """mmdet's CocoMetric of ``samples`` on ``ann_file``, named as the evaluator names it."""
     from mmdet.evaluation import CocoMetric
     metric = CocoMetric(ann_file=ann_file, metric='bbox')
     metric.dataset_meta = dict(classes=CLASSES)
     metric.process({}, [s.to_dict() for s in samples])
-    return metric.compute_metrics(metric.results)['bbox_mAP']
+    return {f'coco/{k}': v for k, v in metric.compute_metrics(metric.results).items()}
 
 
 def records(samples):
@@ -55,22 +62,22 @@ def records(samples):
 
 
 def test_records_map_equals_coco_metric_on_the_run_and_on_a_draw_with_a_repeat(tmp_path):
+    """Every bbox figure exactly as CocoMetric's (a crowd region, an image without objects, one without boxes), on
+    the run's images and on a draw with image 2 twice (= a dataset with image 2 written twice)."""
     from mmequi.evaluation.box_map import RecordsBoxMAP
     scorer = RecordsBoxMAP(annotation_file(tmp_path / 'truth.json', TRUTH), CLASSES)
     samples = [predictions(i, shift=3) for i in TRUTH]
     kept = records(samples)
-    assert kept['2.jpg']['img_id'] == 2 and len(kept['2.jpg']['bboxes']) == 5
-    run = scorer(kept, ['1.jpg', '2.jpg', '3.jpg'])
-    assert 0.2 < run < 0.9
-    assert run == pytest.approx(coco_metric_map(str(tmp_path / 'truth.json'), samples), abs=5e-4)  # it rounds to .001
-    # Image 2 drawn twice is two images with its objects and boxes twice: a dataset written that way.
-    twice = {**TRUTH, 4: TRUTH[2]}
-    again = predictions(2, shift=3)
-    again.set_metainfo(dict(img_id=4))
-    drawn = scorer(kept, ['2.jpg', '1.jpg', '2.jpg', '3.jpg'])
-    assert abs(drawn - run) > 0.01  # the repeat counts
-    assert drawn == pytest.approx(coco_metric_map(annotation_file(tmp_path / 'twice.json', twice), samples + [again]),
-                                  abs=5e-4)
+    assert kept['2.jpg']['img_id'] == 2 and len(kept['2.jpg']['bboxes']) == 5 and kept['5.jpg']['bboxes'] == []
+    run = scorer.metrics(kept, sorted(kept))
+    assert 0.2 < run['coco/bbox_mAP'] < 0.9
+    assert run == coco_metric(str(tmp_path / 'truth.json'), samples)
+    twice = {**TRUTH, 12: TRUTH[2]}
+    again = predictions(12, shift=3)  # image 2's objects and boxes under another id
+    drawn = scorer.metrics(kept, ['1.jpg', '2.jpg', '3.jpg', '4.jpg', '5.jpg', '2.jpg'])
+    assert abs(drawn['coco/bbox_mAP'] - run['coco/bbox_mAP']) > 0.01  # the repeat counts
+    assert drawn == coco_metric(annotation_file(tmp_path / 'twice.json', twice), samples + [again])
+    assert scorer(kept, sorted(kept)) == pytest.approx(run['coco/bbox_mAP'], abs=5e-4)  # unrounded
 
 
 def test_report_convergence_table_gives_a_detectors_change_a_bootstrap_interval(tmp_path):
@@ -118,3 +125,25 @@ def test_detector_shards_equal_the_cell_run_at_once(tmp_path):
     assert sharded['metrics'] == pytest.approx(whole['metrics'], abs=1e-4)  # the equivariance scores too
     parts = [json.load(open(p))['metrics']['coco/bbox_mAP'] for p in sorted((tmp_path / 'sharded').rglob('shard.json'))]
     assert whole['metrics']['coco/bbox_mAP'] != pytest.approx(sum(parts) / len(parts), abs=5e-3)  # 0.759; 0.764, 0.775
+
+
+def test_detector_shards_merge_when_the_first_found_nothing(tmp_path):
+    """A shard whose images have no box reports no mAP (CocoMetric stops on empty results): the merged cell still
+    has every bbox figure of the run, from all shards' boxes."""
+    from mmequi.apis.cells import CellRunner
+    ann_file = annotation_file(tmp_path / 'truth.json', TRUTH)
+    runner = CellRunner(DET_CONFIG, DET_CHECKPOINT, str(tmp_path), [f'test_evaluator.ann_file={ann_file}'],
+                        shard_images=2)
+    samples = [predictions(i, shift=2) for i in (5, 1, 2, 3, 4)]
+    parts = []
+    for shard, (first, last) in enumerate(((0, 1), (1, 5))):
+        path = tmp_path / f'shard{shard}.jsonl'
+        path.write_text(''.join(json.dumps(dict(img_path=k, metrics=v, equivariance=dict(clean=0.5))) + '\n'
+                                for k, v in records(samples[first:last]).items()))
+        shown = coco_metric(ann_file, samples[first:last]) if shard else {}  # image 5 alone: no box, no mAP
+        parts.append(dict(metrics={**shown, 'equivariance/clean': 0.5}, settings={}, per_image=path.name,
+                          peak_memory={}, wall_seconds=1.0, command=f'shard {shard}'))
+    (tmp_path / 'cell').mkdir()
+    merged = runner.merge(str(tmp_path / 'cell'), parts)
+    assert merged['images'] == 5
+    assert merged['metrics'] == {**coco_metric(ann_file, samples), 'equivariance/clean': 0.5}

@@ -225,14 +225,18 @@ def test_robustness_report_refuses_shards_it_cannot_merge(tmp_path, repo_root, c
     """Shards without --num-images, or of metrics not merged from per-image records (a detector's per-class AP, as
     its --cfg-options ask): refused before any cell runs."""
     from tools import robustness_report
+    refused = ('test_evaluator.classwise=True', 'test_evaluator.metric=segm', 'test_evaluator.metric=[bbox,proposal]',
+               'test_evaluator.proposal_nums=[1,10,100]', 'test_evaluator.sort_categories=True')
     for config, options in ((SEG_CITYSCAPES, []),
-                            (DET_COCO, ['--num-images', '4', '--cfg-options', 'test_evaluator.classwise=True'])):
+                            *((DET_COCO, ['--num-images', '4', '--cfg-options', o]) for o in refused)):
         with pytest.raises(SystemExit):
             robustness_report.main([osp.join(repo_root, config), 'model.pth', '--work-dir', str(tmp_path / 'report'),
                                     '--shard-images', '2', *options])
     err = capsys.readouterr().err
-    assert 'needs a positive shard size and --num-images' in err and "'classwise': True" in err
-    assert "is neither IoUMetric with iou_metrics=['mIoU'] nor CocoMetric with metric='bbox'" in err
+    assert 'needs a positive shard size and --num-images' in err
+    assert err.count("is neither IoUMetric with iou_metrics=['mIoU'] nor CocoMetric with an ann_file and its defaults") \
+        == len(refused)
+    assert all(f"'{o.split('.')[1].split('=')[0]}'" in err for o in refused)
     assert not (tmp_path / 'report').exists()
 
 

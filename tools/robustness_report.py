@@ -14,6 +14,7 @@ conversion to run (``tools/misc/rescale_scores.py``).
 """
 import argparse
 import csv
+import functools
 import glob
 import json
 import os.path as osp
@@ -202,11 +203,12 @@ def convergence_table(args, records, resamples=2000):
     for (attack, defense), by_steps in runs.items():
         records_by_steps = [(n, by_steps[n]) for n in sorted(by_steps)]
         cells = [(n, load_per_image(args.work_dir, r)) for n, r in records_by_steps]
-        score = per_image_score(args, [c for _, c in cells])
-        if score:
+        scorers = per_image_scorers(args, [c for _, c in cells])
+        if scorers:
             images = common_images([c for _, c in cells])
             draws = bootstrap_draws(images, resamples, rng)
-            values = [score(c, images) for _, c in cells]
+            values = [score(images) for score in scorers]
+            drawn = [[score(d) for d in draws] for score in scorers]  # each cell once per draw, paired below
             counts = [len(images)] * len(cells)
         else:
             values = [r['metrics'][key] for _, r in records_by_steps]
@@ -215,8 +217,8 @@ def convergence_table(args, records, resamples=2000):
             row = [short(attack), short(defense), str(counts[i]), str(n), f'{value:.{digits}f}']
             if i == 0:
                 row += ['', '', '']
-            elif score:
-                low, high = paired_interval(cell, cells[i - 1][1], draws, score)
+            elif scorers:
+                low, high = paired_interval(drawn[i], drawn[i - 1])
                 row += [f'{value - values[i - 1]:+.{digits}f}', f'[{low:+.{digits}f}, {high:+.{digits}f}]',
                         verdict(low, high)]
             else:
@@ -228,16 +230,18 @@ def convergence_table(args, records, resamples=2000):
     return ['| ' + ' | '.join(header) + ' |', '|' + '---|' * len(header)] + lines
 
 
-def per_image_score(args, cells):
-    """What the metric of a draw of images is computed from, when every cell has the per-image records it needs:
-    mIoU from class areas, a detector's bbox mAP from its boxes (scored against ``args.config``'s annotation file);
-    else None."""
+def per_image_scorers(args, cells):
+    """Per cell, ``images -> metric`` computed from its per-image records, when every cell has the records it
+    needs: mIoU from class areas, a detector's bbox mAP from its boxes (matched once per cell, against the
+    annotation file of ``args.config`` with the report's ``--cfg-options``); else None."""
     if not all(cells):
         return None
     if all('class_areas' in m for c in cells for m in c.values()):
-        return records_miou
+        return [functools.partial(records_miou, c) for c in cells]
     if all('bboxes' in m for c in cells for m in c.values()) and getattr(args, 'config', None):
-        return RecordsBoxMAP.from_config(load_config(args.config, cfg_options_dict(getattr(args, 'cfg_options', None))))
+        options = cfg_options_dict(getattr(args, 'cfg_options', None))
+        boxes = RecordsBoxMAP.from_config(load_config(args.config, options))
+        return [lambda images, scored=boxes.scored(c): float(scored.stats(images)[0]) for c in cells]
     return None
 
 

@@ -107,6 +107,16 @@ def run_test(command: Sequence[str], in_process: bool = False, cwd: Optional[str
         return dict(json.load(f), seconds=time.time() - start)
 
 
+# The CocoMetric that shards can merge (box_map.RecordsBoxMAP re-scores it): bbox only, CocoMetric's own defaults.
+COCO_DEFAULTS = dict(metric='bbox', classwise=False, proposal_nums=(100, 300, 1000), iou_thrs=None, metric_items=None,
+                     format_only=False, prefix=None, sort_categories=False)
+
+
+def as_list(value):
+    """A config value compared as a list: 'bbox' and ['bbox'], (100, 300) and [100, 300] are the same setting."""
+    return list(value) if isinstance(value, (list, tuple)) else [value]
+
+
 def evaluators(cfg) -> list:
     """The test evaluator's metric configs of ``cfg`` with their type's bare name (``kind``)."""
     metrics = cfg.get('test_evaluator')
@@ -121,13 +131,14 @@ def unmergeable(cfg) -> Optional[str]:
         if kind == 'IoUMetric' and list(evaluator.get('iou_metrics', ['mIoU'])) == ['mIoU'] \
                 and evaluator.get('nan_to_num') is None or kind == 'EquivarianceMetric':
             continue
-        if kind == 'CocoMetric' and evaluator.get('metric', 'bbox') in ('bbox', ['bbox']) \
-                and evaluator.get('ann_file') and not evaluator.get('classwise') \
-                and not evaluator.get('format_only') and evaluator.get('iou_thrs') is None \
-                and evaluator.get('metric_items') is None:
+        if kind == 'CocoMetric' and evaluator.get('ann_file') \
+                and all(as_list(evaluator.get(k, v)) == as_list(v) for k, v in COCO_DEFAULTS.items()) \
+                and set(evaluator) <= {'type', '_scope_', 'ann_file', 'backend_args', 'collect_device', 'use_mp_eval',
+                                       'outfile_prefix', *COCO_DEFAULTS}:
             continue
         return (f'its test_evaluator {evaluator} is neither IoUMetric with iou_metrics=[\'mIoU\'] nor CocoMetric with '
-                "metric='bbox', an ann_file and its default figures")
+                "an ann_file and its defaults (metric='bbox', no classwise, proposal_nums, iou_thrs, metric_items, "
+                'prefix or sort_categories of its own)')
     return None
 
 
@@ -273,7 +284,8 @@ class CellRunner:
             keys = dict.fromkeys(k for v in values for k in v)
             return {k: float(np.mean([v[k] for v in values if k in v])) for k in keys}
         memory = max((p['peak_memory'] for p in parts), key=lambda m: m.get('mib', 0))
-        return dict(metrics=metrics_from_records(lines, parts[0]['metrics'], self.num_classes, self.boxes),
+        keys = list(dict.fromkeys(k for p in parts for k in p['metrics']))  # a shard without any box has no mAP
+        return dict(metrics=metrics_from_records(lines, keys, self.num_classes, self.boxes),
                     settings=parts[0]['settings'], per_image=osp.relpath(per_image, self.work_dir),
                     seconds_per_image=mean_of('seconds'), images=len(lines), peak_memory=memory,
                     wall_seconds=sum(p['wall_seconds'] for p in parts), passes_per_image=mean_of('passes'),

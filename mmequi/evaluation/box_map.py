@@ -1,22 +1,55 @@
 """A detector's bbox mAP from per-image records, for any draw of the images.
 
 mAP is not a sum over images, so a bootstrap interval over images (``statistics.py``) cannot add per-image figures
-as it does for segmentation. It re-scores instead: each draw is written as its own small COCO dataset (an image
-drawn twice is two images, with its objects and boxes twice) and scored by pycocotools as mmdet's ``CocoMetric``
-scores a run (same annotation file, categories, IoU thresholds and detection limits).
+as it does for segmentation. pycocotools scores in two stages, though: ``evaluate`` matches each image's boxes to
+its objects (per image, category and area range), and ``accumulate`` sorts every matched box of the evaluated images
+by score into precision and recall. The first stage runs once per run here; each draw of images (an image drawn
+twice counts twice) only re-runs the second on the drawn images' matches. That is what mmdet's ``CocoMetric`` would
+report for a dataset holding the drawn images (same annotation file, categories, IoU thresholds, detection limits).
 """
 import contextlib
+import copy
 import io
-from typing import Dict, Sequence
+from typing import Dict, List, Sequence
 
+import numpy as np
 from mmengine.config import Config
 
 BOX_METRICS = ('mAP', 'mAP_50', 'mAP_75', 'mAP_s', 'mAP_m', 'mAP_l')  # CocoMetric's names of stats[0:6]
+PROPOSAL_NUMS = [100, 300, 1000]  # CocoMetric's default maxDets; mAP reads the first, AR@1000 the last
 Records = Dict[str, dict]  # {img_path: that image's metrics}, with RobustRecordMetric's boxes (robust_records.py)
 
 
+class ScoredBoxes:
+    """One run's boxes matched to the objects of its images (pycocotools ``evaluate``, once); :meth:`stats` of any
+    draw of its images accumulates their matches."""
+
+    def __init__(self, evaluation, positions: Dict[str, int]):
+        self.evaluation, self.positions = evaluation, positions
+
+    def stats(self, images: Sequence[str]) -> np.ndarray:
+        """pycocotools' 12 summary figures on ``images`` (repeats count again), as ``COCOeval.summarize`` sets
+        them."""
+        base = self.evaluation
+        if base is None:  # no image of the run has a box: nothing was found (CocoMetric stops with an error)
+            return np.zeros(12)
+        drawn = [self.positions[image] for image in images]
+        count, areas, categories = len(base._paramsEval.imgIds), len(base.params.areaRng), len(base.params.catIds)
+        draw = copy.copy(base)
+        draw.params, draw._paramsEval = copy.deepcopy(base.params), copy.deepcopy(base._paramsEval)
+        draw.params.imgIds = draw._paramsEval.imgIds = list(range(len(drawn)))
+        # evalImgs is laid out [category][area range][image]: the draw's images in draw order, repeats repeated.
+        draw.evalImgs = [base.evalImgs[(k * areas + a) * count + i]
+                         for k in range(categories) for a in range(areas) for i in drawn]
+        with contextlib.redirect_stdout(io.StringIO()):
+            draw.accumulate()
+            draw.summarize()
+        return np.asarray(draw.stats)
+
+
 class RecordsBoxMAP:
-    """Callable ``(records, images) -> bbox mAP`` of the records' boxes on ``images`` (repeats count again).
+    """Callable ``(records, images) -> bbox mAP`` of the records' boxes on ``images`` (repeats count again);
+    :meth:`scored` matches a run's boxes once for many draws.
 
     Args:
         ann_file: the COCO annotation file the run was scored against.
@@ -46,38 +79,34 @@ class RecordsBoxMAP:
 
     def __call__(self, records: Records, images: Sequence[str]) -> float:
         """bbox mAP (IoU 0.50:0.95, unrounded)."""
-        return float(self.evaluate(records, images)[0])
+        return float(self.scored(records).stats(images)[0])
 
     def metrics(self, records: Records, images: Sequence[str]) -> Dict[str, float]:
         """``CocoMetric``'s bbox figures, named and rounded as it reports them (``coco/bbox_mAP``, ``_50``, ``_75``,
         ``_s``, ``_m``, ``_l``): the metrics of image shards merged into one run."""
-        stats = self.evaluate(records, images)
+        stats = self.scored(records).stats(images)
         return {f'coco/bbox_{name}': float(f'{stats[i]:.3f}') for i, name in enumerate(BOX_METRICS)}
 
-    def evaluate(self, records: Records, images: Sequence[str]) -> list:
-        """pycocotools' 12 summary figures of the draw (all 0 when no image has a box: nothing was found, where
-        ``CocoMetric`` stops with an error)."""
+    def scored(self, records: Records) -> ScoredBoxes:
+        """Every recorded image's boxes matched to its objects (``COCOeval.evaluate``), as CocoMetric matches them:
+        ``xyxy`` boxes as ``xywh``, labels as category ids, its IoU thresholds and detection limits."""
         from mmdet.datasets.api_wrappers import COCO, COCOeval
-        truth = dict(images=[], annotations=[], categories=self.coco.dataset['categories'])
-        boxes = []
-        for new_id, image in enumerate(images, start=1):  # ids from 1: pycocotools reads 0 as "unmatched"
-            record = records[image]
-            truth['images'].append(dict(self.coco.imgs[record['img_id']], id=new_id))
-            truth['annotations'] += [dict(a, id=len(truth['annotations']) + 1 + k, image_id=new_id)
-                                     for k, a in enumerate(self.coco.imgToAnns[record['img_id']])]
-            boxes += [dict(image_id=new_id, bbox=[x1, y1, x2 - x1, y2 - y1], score=score,
+        missing = [image for image, record in records.items() if record.get('img_id') not in self.coco.imgs]
+        if missing:
+            raise ValueError(f'{len(missing)} records have no img_id of the annotation file, e.g. {missing[0]} '
+                             '(records without boxes: written before 2026-12-07?)')
+        boxes: List[dict] = []
+        for record in records.values():
+            boxes += [dict(image_id=record['img_id'], bbox=[x1, y1, x2 - x1, y2 - y1], score=score,
                            category_id=self.cat_ids[label])
                       for (x1, y1, x2, y2), score, label in zip(record['bboxes'], record['scores'], record['labels'])]
+        ids = sorted({record['img_id'] for record in records.values()})
         if not boxes:
-            return [0.0] * 12
+            return ScoredBoxes(None, {})
         with contextlib.redirect_stdout(io.StringIO()):
-            gt = COCO()
-            gt.dataset = truth
-            gt.createIndex()
-            scored = COCOeval(gt, gt.loadRes(boxes), 'bbox')
-            scored.params.catIds = self.cat_ids
-            scored.params.maxDets = [100, 300, 1000]  # CocoMetric's proposal_nums; mAP reads the last
-            scored.evaluate()
-            scored.accumulate()
-            scored.summarize()
-        return list(scored.stats)
+            evaluation = COCOeval(self.coco, self.coco.loadRes(boxes), 'bbox')
+            evaluation.params.catIds, evaluation.params.imgIds = self.cat_ids, ids
+            evaluation.params.maxDets = list(PROPOSAL_NUMS)
+            evaluation.evaluate()
+        position = {img_id: i for i, img_id in enumerate(evaluation._paramsEval.imgIds)}
+        return ScoredBoxes(evaluation, {image: position[record['img_id']] for image, record in records.items()})

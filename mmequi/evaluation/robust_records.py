@@ -24,8 +24,9 @@ def per_image_metrics(prediction, sample, ignore_index=255):
     the label or the prediction, each of those classes' IoU (%) and its pixel areas [intersection, union, label]
     (what a dataset's aAcc, mIoU and mAcc over several images, or a worst case per image, are computed from).
     Detection: detections with score ≥ 0.3, ground-truth boxes, and every predicted box (x1, y1, x2, y2 in the
-    original image, 2 decimals), score (5 decimals) and label with the image's ``img_id``: what mmdet's
-    ``CocoMetric`` scores, so that a bbox mAP can be computed for any draw of the images (``box_map.py``)."""
+    original image), score and label with the image's ``img_id``, unrounded (float32 values survive JSON exactly):
+    what mmdet's ``CocoMetric`` scores, so that the bbox figures of any draw of the images, or of image shards
+    merged, are the run's own (``box_map.py``)."""
     if 'pred_sem_seg' in prediction and 'gt_sem_seg' in sample:
         predicted = field(field(prediction, 'pred_sem_seg'), 'data')[0].cpu()
         label = field(field(sample, 'gt_sem_seg'), 'data')[0].cpu()
@@ -39,8 +40,7 @@ def per_image_metrics(prediction, sample, ignore_index=255):
         scores = field(boxes, 'scores').detach().cpu()
         return dict(detections=int((scores >= 0.3).sum()), gt_boxes=None if gt is None else len(field(gt, 'labels')),
                     img_id=field(sample, 'img_id') if 'img_id' in sample else None,
-                    bboxes=field(boxes, 'bboxes').detach().cpu().double().round(decimals=2).tolist(),
-                    scores=scores.double().round(decimals=5).tolist(),
+                    bboxes=field(boxes, 'bboxes').detach().cpu().tolist(), scores=scores.tolist(),
                     labels=field(boxes, 'labels').detach().cpu().tolist())
     return {}
 

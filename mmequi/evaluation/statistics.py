@@ -3,7 +3,7 @@ convergence verdict of an attack's steps sweep, and the worst case per image (SE
 ``{img_path: per-image metrics}`` (``aAcc``; ``class_areas`` for segmentation; boxes for detection), as
 ``RobustRecordMetric`` writes them.
 """
-from typing import Callable, Dict, List, Optional, Sequence
+from typing import Dict, List, Optional, Sequence
 
 import numpy as np
 
@@ -23,11 +23,10 @@ def bootstrap_draws(images: Sequence[str], resamples: int, rng: np.random.Genera
     return [[images[i] for i in rng.integers(len(images), size=len(images))] for _ in range(resamples)]
 
 
-def paired_interval(runs: Records, before: Records, draws: List[List[str]],
-                    score: Callable[[Records, Sequence[str]], float] = records_miou) -> tuple:
-    """95 % interval of score(``runs``) − score(``before``) over the bootstrap ``draws`` of their common images
-    (``score``: mIoU from class areas, or a detector's ``box_map.RecordsBoxMAP``)."""
-    low, high = np.percentile([score(runs, d) - score(before, d) for d in draws], [2.5, 97.5])
+def paired_interval(after: Sequence[float], before: Sequence[float]) -> tuple:
+    """95 % interval of a paired change over bootstrap draws: ``after[d] − before[d]``, each the metric of one run on
+    draw ``d`` of their common images (mIoU from class areas, or a detector's mAP, ``box_map.py``)."""
+    low, high = np.percentile(np.asarray(after) - np.asarray(before), [2.5, 97.5])
     return low, high
 
 
