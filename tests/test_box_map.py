@@ -51,7 +51,7 @@ def coco_metric(ann_file, samples):
     """mmdet's CocoMetric of ``samples`` on ``ann_file``, named as the evaluator names it."""
     from mmdet.evaluation import CocoMetric
     metric = CocoMetric(ann_file=ann_file, metric='bbox')
-    metric.dataset_meta = dict(classes=CLASSES)
+    metric.dataset_meta, metric.img_ids = dict(classes=CLASSES), [s.img_id for s in samples]  # as subset.py sets it
     metric.process({}, [s.to_dict() for s in samples])
     return {f'coco/{k}': v for k, v in metric.compute_metrics(metric.results).items()}
 
@@ -82,25 +82,28 @@ def test_records_map_equals_coco_metric_on_the_run_and_on_a_draw_with_a_repeat(t
 
 def test_report_convergence_table_gives_a_detectors_change_a_bootstrap_interval(tmp_path):
     """Boxes that move further off at 100 steps on every image: the change falls with its whole interval; the same
-    boxes again: an interval of zero width."""
+    boxes again: an interval of zero width. A cell run on more images than the others shows its mAP on theirs."""
     from tools.robustness_report import convergence_table
-    ann_file = annotation_file(tmp_path / 'truth.json', TRUTH)
+    ann_file = annotation_file(tmp_path / 'truth.json', {**TRUTH, 11: TRUTH[1]})
     bpda = 'bpda_apgd_eot4_linf_eps4_50steps'
     cells = []
-    for sweep, steps, shift in (('grid', None, 1), ('attack_steps', 100, 6), ('attack_steps', 200, 6)):
+    for sweep, steps, shift, ids in (('grid', None, 1, list(TRUTH)), ('attack_steps', 100, 6, list(TRUTH)),
+                                     ('attack_steps', 200, 6, [*TRUTH, 11])):
+        samples = [predictions(i, 0 if i == 11 else shift) for i in ids]  # image 11: found
         path = tmp_path / f'{steps}.jsonl'
-        path.write_text(''.join(json.dumps(dict(img_path=k, metrics=v)) + '\n'
-                                for k, v in records([predictions(i, shift) for i in TRUTH]).items()))
+        path.write_text(''.join(json.dumps(dict(img_path=k, metrics=v)) + '\n' for k, v in records(samples).items()))
         cells.append(dict(sweep=sweep, attack=bpda, defense='d', attack_opts={} if steps is None else dict(steps=steps),
-                          per_image=path.name, images=3, metrics={'coco/bbox_mAP': 0.5}))
+                          per_image=path.name, images=len(ids), metrics=coco_metric(ann_file, samples)))
     args = Namespace(work_dir=str(tmp_path), config=DET_CONFIG, cfg_options=[f'test_evaluator.ann_file={ann_file}'])
     rows = [line.split(' | ') for line in convergence_table(args, cells, resamples=200)[2:]]
-    assert [row[3] for row in rows] == ['50', '100', '200']
-    first, later = float(rows[0][4]), float(rows[1][4])
-    assert first > later + 0.05  # re-scored from the boxes, not the cells' recorded 0.5
+    assert [row[2:4] for row in rows] == [['5', '50'], ['5', '100'], ['5', '200']]
+    assert [float(row[4]) for row in rows[:2]] == [c['metrics']['coco/bbox_mAP'] for c in cells[:2]]  # the cells' own
+    assert float(rows[0][4]) > float(rows[1][4]) + 0.05
     low, high = (float(v) for v in rows[1][6].strip('[]').split(', '))
     assert high < 0 and rows[1][7] == 'falls |'
-    assert rows[2][5:] == ['+0.000', '[+0.000, +0.000]', 'flat within noise |']
+    assert cells[2]['metrics']['coco/bbox_mAP'] > cells[1]['metrics']['coco/bbox_mAP'] + 0.05  # image 11 there...
+    assert rows[2][4] == rows[1][4] and abs(float(rows[2][5])) < 5e-4  # ...not on the 5 images they share
+    assert rows[2][6:] == ['[+0.000, +0.000]', 'flat within noise |']
 
 
 def test_detector_shards_equal_the_cell_run_at_once(tmp_path):

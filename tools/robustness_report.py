@@ -207,7 +207,9 @@ def convergence_table(args, records, resamples=2000):
         if scorers:
             images = common_images([c for _, c in cells])
             draws = bootstrap_draws(images, resamples, rng)
-            values = [score(images) for score in scorers]
+            # A cell's own figure when it ran on exactly these images, else its figure recomputed on them.
+            values = [r['metrics'][key] if key in r.get('metrics', {}) and set(c) == set(images) else score(images)
+                      for score, (_, r), (_, c) in zip(scorers, records_by_steps, cells)]
             drawn = [[score(d) for d in draws] for score in scorers]  # each cell once per draw, paired below
             counts = [len(images)] * len(cells)
         else:
@@ -241,7 +243,7 @@ def per_image_scorers(args, cells):
     if all('bboxes' in m for c in cells for m in c.values()) and getattr(args, 'config', None):
         options = cfg_options_dict(getattr(args, 'cfg_options', None))
         boxes = RecordsBoxMAP.from_config(load_config(args.config, options))
-        return [lambda images, scored=boxes.scored(c): float(scored.stats(images)[0]) for c in cells]
+        return [boxes.scored(c).map for c in cells]
     return None
 
 
