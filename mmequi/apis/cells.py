@@ -24,7 +24,7 @@ import numpy as np
 from mmengine.registry import DefaultScope
 from mmengine.utils import ProgressBar
 
-from mmequi.apis.config import cfg_options_dict, load_component, load_config
+from mmequi.apis.config import cfg_options_dict, evaluators, load_component, load_config
 from mmequi.evaluation.box_map import RecordsBoxMAP
 from mmequi.evaluation.robust_records import metrics_from_records
 from mmequi.registry import ATTACKS, build
@@ -115,13 +115,6 @@ COCO_DEFAULTS = dict(metric='bbox', classwise=False, proposal_nums=(100, 300, 10
 def as_list(value):
     """A config value compared as a list: 'bbox' and ['bbox'], (100, 300) and [100, 300] are the same setting."""
     return list(value) if isinstance(value, (list, tuple)) else [value]
-
-
-def evaluators(cfg) -> list:
-    """The test evaluator's metric configs of ``cfg`` with their type's bare name (``kind``)."""
-    metrics = cfg.get('test_evaluator')
-    return [(str((m or {}).get('type', '')).split('.')[-1], m)
-            for m in (metrics if isinstance(metrics, (list, tuple)) else [metrics])]
 
 
 def unmergeable(cfg) -> Optional[str]:

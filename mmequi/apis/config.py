@@ -31,6 +31,13 @@ def cfg_options_dict(options):
     return parser.parse_args(['--cfg-options', *options]).cfg_options
 
 
+def evaluators(cfg) -> list:
+    """The test evaluator's metric configs of ``cfg`` with their type's bare name (``kind``)."""
+    metrics = cfg.get('test_evaluator')
+    return [(str((m or {}).get('type', '')).split('.')[-1], m)
+            for m in (metrics if isinstance(metrics, (list, tuple)) else [metrics])]
+
+
 def task_scope(cfg):
     """'mmseg' or 'mmdet': the config's ``default_scope`` says which codebase the model belongs to."""
     scope = cfg.get('default_scope')

@@ -87,8 +87,9 @@ class RecordsBoxMAP:
         """The scorer of a detector config: its test evaluator's ``CocoMetric`` annotation file and its test
         dataset's classes (the dataset type's own when the config names none)."""
         from mmdet.registry import DATASETS
-        metrics = cfg.test_evaluator if isinstance(cfg.test_evaluator, (list, tuple)) else [cfg.test_evaluator]
-        coco = [m for m in metrics if m.get('type', '').endswith('CocoMetric') and m.get('ann_file')]
+
+        from mmequi.apis.config import evaluators
+        coco = [m for kind, m in evaluators(cfg) if kind.endswith('CocoMetric') and m.get('ann_file')]
         if not coco:
             raise ValueError('the config has no CocoMetric with an ann_file in test_evaluator: no mAP per draw')
         dataset = cfg.test_dataloader.dataset
