@@ -276,6 +276,39 @@ def test_demo_gives_each_task_its_shipped_preset():
     assert detector_preset.box_merge == 'wbf' and detector_preset.merges_boxes and detector_preset.eps == 8
 
 
+def _demo_cell(command, in_process=False, cwd=None):
+    """A stand-in for one demo cell: an attacked, undefended cell attacks its images (slowly) into the model's attack
+    cache when they are not there yet, and fails if another cell is attacking them at the same time; an attacked,
+    defended cell fails if the attacks are not there yet."""
+    import os
+    import time
+    start, value = time.time(), lambda flag: command[command.index(flag) + 1]
+    cache = value('--attack-cache') if '--attack-cache' in command else None
+    if cache and value('--defense') == 'none' and not osp.isdir(cache):
+        os.makedirs(cache + '.attacking')  # FileExistsError: two cells attack the same images
+        time.sleep(1.0)
+        os.makedirs(cache)
+    elif cache:
+        assert osp.isdir(cache), f'{value("--work-dir")} read its attacks before they were written'
+    return dict(metrics={}, robustness={}, seconds=0.0, work_dir=value('--work-dir'), start=start, end=time.time())
+
+
+def test_demo_runs_cells_side_by_side_after_the_attacks_they_read(tmp_path):
+    """make demo's workers: every cell runs once and comes back in the plan's order; cells run side by side (the two
+    first attacks overlap in time), and a cell that reads a model's attacked images starts only after the cell that
+    attacks them has finished."""
+    from argparse import Namespace
+
+    from tools import demo
+    args = Namespace(work_dir=str(tmp_path), models=None, num_images=None, no_reference=False)
+    commands = [demo.command(args, cell) for cell in demo.plan(args)]
+    runs = list(demo.run_cells(commands, workers=2, run=_demo_cell))
+    assert [run['work_dir'] for run in runs] == [c[c.index('--work-dir') + 1] for c in commands]
+    attacks = sorted((run for run, c in zip(runs, commands)
+                      if '--attack-cache' in c and c[c.index('--defense') + 1] == 'none'), key=lambda run: run['start'])
+    assert len(attacks) == 4 and attacks[1]['start'] < attacks[0]['end']
+
+
 def test_demo_report_links_the_robustness_report(tmp_path, repo_root, monkeypatch):
     """The demo's report.md links the committed robustness report (the link must resolve from where it is written)."""
     from tools import demo

@@ -2,14 +2,18 @@
 on the synthetic test bed, and print one table (also written to ``work_dirs/demo/report.md``).
 
 Each cell is one ``tools/test.py`` run with the arguments a user would type (the commands are in the report), run in
-this process (a fresh process per cell would pay the imports 18 times) by ``mmequi.apis.cells.run_test``, which
-returns the run's metrics and ``robustness.json``.
+this process, or in ``--workers`` processes side by side (a fresh process per cell would pay the imports 18 times), by
+``mmequi.apis.cells.run_test``, which returns the run's metrics and ``robustness.json``.
 """
 import argparse
+import multiprocessing
 import os
 import os.path as osp
 import shlex
 import time
+from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+
+import torch
 
 from mmequi.apis.cells import run_test
 
@@ -70,6 +74,64 @@ def plan(args):
     return cells
 
 
+def command(args, cell):
+    """The tools/test.py command line of one cell: the arguments a user would type."""
+    label, config, checkpoint, keys, setting, attack, defense, stage, images = cell
+    name = osp.splitext(osp.basename(config))[0]
+    group = f'{name}_first{images}' if images else name
+    work_dir = osp.join(args.work_dir, group, setting.split(' [')[0].replace(' + ', '_') +
+                        (f'_{defense}' if defense != 'none' else ''))
+    extra = ['--attack', attack, '--defense', defense]
+    if attack != 'none':  # "attacked" and "attacked + defense" share the attacked images (same seeds)
+        extra += ['--attack-cache', attack_cache(args, config)]
+    if images:
+        extra += ['--cfg-options', f'test_dataloader.dataset.indices={images}']
+    return test_command(config, checkpoint, work_dir, extra)
+
+
+def attack_cache(args, config):
+    return osp.join(args.work_dir, 'attack_cache', osp.splitext(osp.basename(config))[0])
+
+
+def run_cells(commands, workers=1, run=None):
+    """Run the cells' commands (by ``run``, default ``run_test``, in process) and yield their runs in the commands'
+    order. With several workers, each a process with its share of the cores: the cells that read a model's attack
+    cache wait for the first one that writes it (one attack per image, never two writers), and the attacks start
+    first, last-listed first (the detector's, listed last, is the longest), so that the other cells fill the workers
+    around them."""
+    start, runs, run = time.time(), {}, run or run_test
+
+    def progress(i):
+        elapsed = (time.time() - start) / 60
+        print(f'[demo] {len(runs)}/{len(commands)} cells done ({commands[i][commands[i].index("--work-dir") + 1]}: '
+              f'{runs[i]["seconds"]:.0f} s); elapsed {elapsed:.1f} min', flush=True)
+
+    if workers <= 1:
+        for i, cmd in enumerate(commands):
+            runs[i] = run(cmd, in_process=True, cwd=ROOT)
+            progress(i)
+            yield runs[i]
+        return
+    cache = [cmd[cmd.index('--attack-cache') + 1] if '--attack-cache' in cmd else None for cmd in commands]
+    writer = {c: cache.index(c) for c in cache if c}  # the first cell per cache attacks; the others read it
+    order = sorted(range(len(commands)), key=lambda i: (0, -i) if writer.get(cache[i]) == i else (1, i))
+    running = {}
+    with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context('spawn'),
+                             initializer=torch.set_num_threads,
+                             initargs=(max(1, (os.cpu_count() or 1) // workers), )) as pool:
+        while order or running:
+            for i in [i for i in order if cache[i] is None or writer[cache[i]] in (i, *runs)]:
+                if len(running) < workers:
+                    order.remove(i)
+                    running[pool.submit(run, commands[i], in_process=True, cwd=ROOT)] = i
+            done, _ = wait(running, return_when=FIRST_COMPLETED)
+            for future in done:
+                i = running.pop(future)
+                runs[i] = future.result()
+                progress(i)
+    yield from (runs[i] for i in range(len(commands)))
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
     parser.add_argument('--work-dir', default='work_dirs/demo')
@@ -78,35 +140,26 @@ def main(argv=None):
                         help='evaluate the first N validation images of each dataset (default: all)')
     parser.add_argument('--no-reference', action='store_true',
                         help='skip the reference-defaults rows (first images of the Cityscapes-format model)')
+    parser.add_argument('--workers', type=int, default=1,
+                        help='cells run side by side, each in a process with its share of the CPU threads (make demo: '
+                        '2). Seconds per image are then measured on a shared machine, and the attacked images differ '
+                        'from a one-process run within float rounding (PGD follows the sign of the gradient)')
     args = parser.parse_args(argv)
     os.makedirs(osp.join(ROOT, args.work_dir), exist_ok=True)
     header = ['model', 'setting', 'metric 1', 'metric 2', 'equivariance score', 's/img attack', 's/img defense']
     lines = ['| ' + ' | '.join(header) + ' |', '|' + '---|' * len(header)]
-    commands, summaries, results, cells = [], [], {}, plan(args)
+    summaries, results, cells = [], {}, plan(args)
+    commands = [' '.join(shlex.quote(c) for c in command(args, cell)) for cell in cells]
     start = time.time()
-    for i, (label, config, checkpoint, keys, setting, attack, defense, stage, images) in enumerate(cells):
-        name = osp.splitext(osp.basename(config))[0]
-        group = f'{name}_first{images}' if images else name
-        work_dir = osp.join(args.work_dir, group, setting.split(' [')[0].replace(' + ', '_') +
-                            (f'_{defense}' if defense != 'none' else ''))
-        extra = ['--attack', attack, '--defense', defense]
-        if attack != 'none':  # "attacked" and "attacked + defense" share the attacked images (same seeds)
-            extra += ['--attack-cache', osp.join(args.work_dir, 'attack_cache', name)]
-        if images:
-            extra += ['--cfg-options', f'test_dataloader.dataset.indices={images}']
-        command = test_command(config, checkpoint, work_dir, extra)
-        commands.append(' '.join(shlex.quote(c) for c in command))
-        run = run_test(command, in_process=True, cwd=ROOT)
-        metrics, robustness, seconds = run['metrics'], run['robustness'], run['seconds']
+    for i, run in enumerate(run_cells([command(args, cell) for cell in cells], args.workers)):
+        label, config, checkpoint, keys, setting, attack, defense, stage, images = cells[i]
+        metrics, robustness = run['metrics'], run['robustness']
         results.setdefault(label, {})[setting] = metrics
         per_image = robustness.get('seconds_per_image', {})
         shown = [f'{k.split("/")[-1]} {fmt(metrics[k])}' for k in keys]
         lines.append(f'| {label} | {setting} | {" | ".join(shown)} | '
                      f'{fmt(metrics.get(f"equivariance/{stage}"))} | {fmt(per_image.get("attack"))} | '
                      f'{fmt(per_image.get("defense"))} |')
-        elapsed = time.time() - start
-        print(f'[demo] cell {i + 1}/{len(cells)} ({label}: {setting}) {seconds:.0f} s; elapsed {elapsed / 60:.1f} min, '
-              f'about {elapsed / (i + 1) * (len(cells) - i - 1) / 60:.1f} min left', flush=True)
     for label, keys in dict.fromkeys((c[0], c[3]) for c in cells):
         summaries += [summary(label, keys[0], results[label], setting) for setting in results[label]
                       if setting.startswith('attacked + defense')]

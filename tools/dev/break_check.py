@@ -445,6 +445,15 @@ BREAKS = [
     Break('publish_cells: a report part restored under the wrong cell name', 'tools/misc/publish_cells.py',
           "yield record['per_image'].split('/')[1], record", "yield record['per_image'].split('/')[2], record",
           ('tests/test_tools.py::test_publish_cells_restores_a_published_report_part',)),
+    Break("demo: a cell reads a model's attacks before the cell that makes them has finished", 'tools/demo.py',
+          "if cache[i] is None or writer[cache[i]] in (i, *runs)]", "]",
+          ('tests/test_tools.py::test_demo_runs_cells_side_by_side_after_the_attacks_they_read',)),
+    Break('demo: --workers ignored, every cell in one process', 'tools/demo.py',
+          "    if workers <= 1:\n        for i, cmd", "    if True:\n        for i, cmd",
+          ('tests/test_tools.py::test_demo_runs_cells_side_by_side_after_the_attacks_they_read',)),
+    Break("demo: the runs come back in the order they finished, not the plan's", 'tools/demo.py',
+          "yield from (runs[i] for i in range(len(commands)))", "yield from runs.values()",
+          ('tests/test_tools.py::test_demo_runs_cells_side_by_side_after_the_attacks_they_read',)),
 ]
 
 
