@@ -103,8 +103,9 @@ def run_cells(commands, workers=1, run=None):
 
     def progress(i):
         elapsed = (time.time() - start) / 60
+        left = elapsed / len(runs) * (len(commands) - len(runs))  # the cells are of unequal length: a rough guide
         print(f'[demo] {len(runs)}/{len(commands)} cells done ({commands[i][commands[i].index("--work-dir") + 1]}: '
-              f'{runs[i]["seconds"]:.0f} s); elapsed {elapsed:.1f} min', flush=True)
+              f'{runs[i]["seconds"]:.0f} s); elapsed {elapsed:.1f} min, about {left:.1f} min left', flush=True)
 
     if workers <= 1:
         for i, cmd in enumerate(commands):
