@@ -41,17 +41,19 @@ ROTATION := configs/demo/defenses/rotation_fcn_r18-d8_synthetic-cityscapes.py
 publish = rm -rf docs/robustness/$(1)/cells && mkdir -p docs/robustness/$(1) && cp work_dirs/report/$(1)/report.md work_dirs/report/$(1)/cells.* \
 	docs/robustness/$(1)/ && (cp work_dirs/report/$(1)/*.png docs/robustness/$(1)/ 2>/dev/null || true) && \
 	(cd work_dirs/report/$(1) && find cells -name per_image.jsonl -exec cp --parents {} ../../../docs/robustness/$(1)/ \;)
-# The headline: every defense (the fast preset, the invariance and rotation baselines at its budget, random noise)
+# The headline: every defense (the fast preset, the invariance and rotation baselines at its budget, random noise, the
+# reference defaults)
 # against PGD, the SEA-style ensemble and the adaptive attacks on the same 20 images, with the sanity sweeps
 # (ε = 32/255, and 2×, 4× and 8× the steps of BPDA + APGD with one and with 4 draws per step, on the fast preset and
 # random noise); the COCO-format detector against PGD, APGD and the adaptive attacks on 20 images; the model's own
 # test-time augmentation (the tta defense) on the same 20 Cityscapes-format images (about 1 h); the detector's own
-# flip TTA (boxes merged by NMS, and fused) and the detectors' preset on the COCO-format 20 (coco-tta-20). About 10 h
-# here, resumable: cell by cell and, in shards of 4 images, within a Cityscapes cell.
+# flip TTA (boxes merged by NMS, and fused) and the detectors' preset on the COCO-format 20 (coco-tta-20); the
+# reference defaults (equivariance) through the headline's attacks (their adaptive cells 1.5 to 5 h each here). About
+# 20 h here, resumable: cell by cell and, in shards of 2 or 4 images, within a cell.
 HEADLINE_ATTACKS := none pgd_linf_eps4_50steps sea_linf_eps4_100steps equivariance_aware_pgd_linf_eps4_50steps \
 	bpda_apgd_eot1_linf_eps4_50steps sea_bpda_eot1_linf_eps4_25steps bpda_apgd_eot4_linf_eps4_50steps
 ROTATION_FAST := configs/demo/defenses/rotation_fast_fcn_r18-d8_synthetic-cityscapes.py
-HEADLINE_DEFENSES := none equivariance_fast invariance_fast $(ROTATION_FAST) random_noise
+HEADLINE_DEFENSES := none equivariance_fast invariance_fast $(ROTATION_FAST) random_noise equivariance
 # Processes per cell (torchrun: one per GPU, or CPU processes with gloo; on 2 CPU cores NPROC=2 is about 1.25x faster).
 NPROC ?= 1
 COCO_ATTACKS := none pgd_linf_eps4_50steps apgd_linf_eps4_50steps equivariance_aware_pgd_linf_eps4_50steps \
@@ -68,7 +70,7 @@ ADV_SKIP := $(foreach a,equivariance_aware_pgd_linf_eps4_50steps bpda_apgd_eot1_
 	sea_bpda_eot1_linf_eps4_25steps,$(a):equivariance_flip_tta)
 headline: data
 	$(REPORT) --work-dir work_dirs/report/cityscapes-headline-20 --num-images 20 --attacks $(HEADLINE_ATTACKS) \
-		--defenses $(HEADLINE_DEFENSES) --skip equivariance_aware_pgd_linf_eps4_50steps:random_noise --shard-images 4 \
+		--defenses $(HEADLINE_DEFENSES) --skip equivariance_aware_pgd_linf_eps4_50steps:random_noise --shard-images 2 \
 		--sweep-attack bpda_apgd_eot1_linf_eps4_50steps --sweep-defense equivariance_fast \
 		--sweep-defenses equivariance_fast random_noise --eps 32 --attack-steps 100 200 400 --nproc $(NPROC) \
 		--convergence-attacks bpda_apgd_eot1_linf_eps4_50steps bpda_apgd_eot4_linf_eps4_50steps
