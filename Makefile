@@ -59,7 +59,8 @@ NPROC ?= 1
 COCO_ATTACKS := none pgd_linf_eps4_50steps apgd_linf_eps4_50steps equivariance_aware_pgd_linf_eps4_50steps \
 	bpda_apgd_eot1_linf_eps4_50steps bpda_apgd_eot4_linf_eps4_50steps
 # The adversarially fine-tuned demo FCN (issue #26) on the same 20 images: alone, with the fast preset, the reference
-# (transferred attacks only: its adaptive cells are hours per cell here) and the segmentors' shipped preset.
+# (transferred attacks only: its adaptive cells are hours per cell here) and the segmentors' shipped preset; EOT-4's
+# steps doubled once on both presets (flat on flip + TTA; a further doubling where a preset's is not).
 ADV := configs/demo/fcn_r18-d8_synthetic-cityscapes_adv-pgd-eps4.py checkpoints/fcn_r18-d8_synthetic-cityscapes_adv-pgd-eps4.pth
 ADV_ATTACKS := none pgd_linf_eps4_50steps apgd_linf_eps4_50steps sea_linf_eps4_100steps \
 	equivariance_aware_pgd_linf_eps4_50steps bpda_apgd_eot1_linf_eps4_50steps sea_bpda_eot1_linf_eps4_25steps \
@@ -94,8 +95,8 @@ headline: data
 	$(PYTHON) tools/robustness_report.py $(ADV) --work-dir work_dirs/report/cityscapes-adv-headline-20 --num-images 20 \
 		--attacks $(ADV_ATTACKS) --defenses none equivariance_fast equivariance equivariance_flip_tta \
 		--skip $(ADV_SKIP) --shard-images 4 --sweep-attack bpda_apgd_eot1_linf_eps4_50steps \
-		--sweep-defense equivariance_fast --sweep-defenses equivariance_fast --eps 32 --attack-steps 100 200 \
-		--convergence-attacks bpda_apgd_eot4_linf_eps4_50steps --nproc $(NPROC)
+		--sweep-defense equivariance_fast --sweep-defenses equivariance_fast equivariance_flip_tta --eps 32 \
+		--attack-steps 100 --convergence-attacks bpda_apgd_eot4_linf_eps4_50steps --nproc $(NPROC)
 	$(PYTHON) tools/robustness_report.py $(DEMO_COCO) --work-dir work_dirs/report/coco-tta-20 --num-images 20 \
 		--attacks none pgd_linf_eps4_50steps apgd_linf_eps4_50steps bpda_apgd_eot1_linf_eps4_50steps \
 		bpda_apgd_eot4_linf_eps4_50steps --defenses none tta_flip tta_flip_wbf equivariance_fast_eps8_flip_wbf \
