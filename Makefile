@@ -3,7 +3,7 @@ PYTHON ?= python3
 PIP := $(PYTHON) -m pip
 PYTEST_ARGS ?=
 DEMO_ARGS ?=
-# make demo runs its cells in this many processes side by side (2 cores here: about 1.25x faster than one).
+# make demo runs its cells in this many processes side by side (2 on this 2-core machine: 9.6 min, docs/results.md).
 DEMO_WORKERS ?= 2
 
 .PHONY: install deps data demo headline report benchmark benchmark-val zoo test break-check clean

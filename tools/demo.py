@@ -83,14 +83,10 @@ def command(args, cell):
                         (f'_{defense}' if defense != 'none' else ''))
     extra = ['--attack', attack, '--defense', defense]
     if attack != 'none':  # "attacked" and "attacked + defense" share the attacked images (same seeds)
-        extra += ['--attack-cache', attack_cache(args, config)]
+        extra += ['--attack-cache', osp.join(args.work_dir, 'attack_cache', name)]
     if images:
         extra += ['--cfg-options', f'test_dataloader.dataset.indices={images}']
     return test_command(config, checkpoint, work_dir, extra)
-
-
-def attack_cache(args, config):
-    return osp.join(args.work_dir, 'attack_cache', osp.splitext(osp.basename(config))[0])
 
 
 def run_cells(commands, workers=1, run=None):
@@ -150,9 +146,10 @@ def main(argv=None):
     header = ['model', 'setting', 'metric 1', 'metric 2', 'equivariance score', 's/img attack', 's/img defense']
     lines = ['| ' + ' | '.join(header) + ' |', '|' + '---|' * len(header)]
     summaries, results, cells = [], {}, plan(args)
-    commands = [' '.join(shlex.quote(c) for c in command(args, cell)) for cell in cells]
+    argvs = [command(args, cell) for cell in cells]
+    commands = [' '.join(shlex.quote(c) for c in argv) for argv in argvs]
     start = time.time()
-    for i, run in enumerate(run_cells([command(args, cell) for cell in cells], args.workers)):
+    for i, run in enumerate(run_cells(argvs, args.workers)):
         label, config, checkpoint, keys, setting, attack, defense, stage, images = cells[i]
         metrics, robustness = run['metrics'], run['robustness']
         results.setdefault(label, {})[setting] = metrics

@@ -15,6 +15,8 @@ from typing import Dict, List, Sequence
 import numpy as np
 from mmengine.config import Config
 
+from mmequi.apis.config import evaluators
+
 BOX_METRICS = ('mAP', 'mAP_50', 'mAP_75', 'mAP_s', 'mAP_m', 'mAP_l')  # CocoMetric's names of stats[0:6]
 PROPOSAL_NUMS = [100, 300, 1000]  # CocoMetric's default maxDets; mAP reads the first, AR@1000 the last
 Records = Dict[str, dict]  # {img_path: that image's metrics}, with RobustRecordMetric's boxes (robust_records.py)
@@ -87,8 +89,6 @@ class RecordsBoxMAP:
         """The scorer of a detector config: its test evaluator's ``CocoMetric`` annotation file and its test
         dataset's classes (the dataset type's own when the config names none)."""
         from mmdet.registry import DATASETS
-
-        from mmequi.apis.config import evaluators
         coco = [m for kind, m in evaluators(cfg) if kind.endswith('CocoMetric') and m.get('ann_file')]
         if not coco:
             raise ValueError('the config has no CocoMetric with an ann_file in test_evaluator: no mAP per draw')
